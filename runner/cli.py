@@ -1,0 +1,96 @@
+"""Command line: ``run [--once]``, ``check``, ``status [--json]``, ``demo``. Exit codes as in the contract."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from runner import config, logs
+from runner.errors import ConfigError
+
+log = logging.getLogger("runner")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m runner", description="Turn labelled GitHub issues into PRs.")
+    sub = p.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="poll forever (default), or once with --once")
+    run.add_argument("--once", action="store_true", help="one poll, process what it found, exit")
+    sub.add_parser("check", help="validate configuration and reach GitHub and the model")
+    status = sub.add_parser("status", help="what the local journal knows about recent tasks")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    demo = sub.add_parser("demo", help="the whole flow against local stand-ins; no credentials needed")
+    demo.add_argument("--keep", action="store_true", help="keep the demo's temporary directory")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    command = args.command or "run"
+    if command == "demo":
+        from runner.sandbox.demo import run_demo
+
+        return run_demo(keep=args.keep)
+    try:
+        settings = config.load()
+    except ConfigError as bad:
+        print(f"agent-runner: {bad}", file=sys.stderr)
+        return 2
+    logs.setup(settings.log_level, settings.log_format, secrets=[settings.github_token])
+    if command == "check":
+        from runner.check import run_checks
+
+        return run_checks(settings)
+    if command == "status":
+        return show_status(settings, as_json=args.json)
+    return run(settings, once=getattr(args, "once", False))
+
+
+def run(settings: config.Settings, *, once: bool) -> int:
+    from runner.app import build
+
+    stop = threading.Event()
+    app = build(settings, stop)
+    if once:
+        return app.service.run_once()
+    install_signals(app.service.request_stop)
+    return app.service.run_forever()
+
+
+def install_signals(request_stop) -> None:
+    """First SIGTERM/SIGINT: stop taking work, let tasks reach a safe point. Second: exit at once."""
+    seen = {"count": 0}
+
+    def handle(signum, _frame):
+        seen["count"] += 1
+        if seen["count"] > 1:
+            os._exit(128 + signum)
+        request_stop()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def show_status(settings: config.Settings, *, as_json: bool) -> int:
+    from runner.state import Journal
+
+    if not settings.db_path.exists():
+        print("[]" if as_json else f"no journal yet at {settings.db_path}")
+        return 0
+    records = Journal(settings.db_path).tasks()
+    if as_json:
+        print(json.dumps([r.as_dict() for r in records], indent=2, default=str))
+        return 0
+    if not records:
+        print("no tasks yet")
+    for r in records:
+        cost = "unknown" if not r.cost_known else f"${r.cost_usd or 0:.4f}"
+        print(f"{r.dispatch_repo}#{r.issue_number}  {r.state:<9} {r.task_id}  {r.pr_url or '-'}  "
+              f"cost {cost}  attempts {r.attempts}" + (f"  error: {r.error}" if r.error else ""))
+    return 0
