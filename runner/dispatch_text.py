@@ -25,17 +25,17 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import NamedTuple
 
 _NEWLINES = {"\r\n": "\n", "\r": "\n", "\u2028": "\n", "\u2029": "\n", "\x85": "\n"}
 _NEWLINE_RE = re.compile("\r\n|[\r\u2028\u2029\x85]")
-_EXTRA_INVISIBLE = (
-    [(0xE0000, 0xE007F), (0xFE00, 0xFE0F), (0xE0100, 0xE01EF)]
-    + [(cp, cp) for cp in (0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0, 0x180E)]
-)
-# Up to three spaces, then three or more backticks or tildes; the rest of the line is the info string.
-_FENCE_RE = re.compile(r" {0,3}(`{3,}|~{3,})([^\n]*)")
-_CLOSE_RE = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*\n?")
+_EXTRA_INVISIBLE = [(0xE0000, 0xE007F), (0xFE00, 0xFE0F), (0xE0100, 0xE01EF)] + [
+    (cp, cp) for cp in (0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0, 0x180E)
+]
+# A line that may open or close a fence: up to three spaces, then three or more backticks or tildes.
+# Possessive runs keep it linear; a backtick fence's info string may not hold a backtick (```x``` is
+# inline code).
+_FENCE_RE = re.compile(r"^ {0,3}(`{3,}+(?![^\n]*`)|~{3,}+)", re.M)
+_CLOSE_RE = re.compile(r"^ {0,3}(`{3,}+|~{3,}+)[ \t]*$", re.M)
 METADATA_KEYWORD = "agent_task_metadata"
 
 
@@ -52,7 +52,7 @@ def remove_invisible(text: str) -> str:
     """Normalize newlines to ``\\n`` and drop every invisible character (see the module doc)."""
     text = _NEWLINE_RE.sub(lambda m: _NEWLINES[m.group()], text)
     if text.isascii():
-        drop = {ord(ch): None for ch in set(text) if ch < " " and ch not in "\t\n" or ch == "\x7f"}
+        drop = {ord(ch): None for ch in set(text) if (ch < " " and ch not in "\t\n") or ch == "\x7f"}
     else:
         # Only the distinct characters are classified, so a 1 MB body costs one pass plus a set.
         drop = {ord(ch): None for ch in set(text) if _is_invisible(ch)}
@@ -64,116 +64,120 @@ def clean_line(text: str) -> str:
     return " ".join(remove_invisible(text).split("\n")).strip()
 
 
-class Line(NamedTuple):
-    """One line of a cleaned body. Code lines (fences and their content) are kept verbatim."""
-
-    text: str
-    code: bool = False
-
-
 @dataclass(frozen=True)
 class Scanned:
-    """A body split into lines with comments removed, plus the first metadata comment's payload."""
+    """A body as lines with comments removed, plus the first metadata comment's payload.
 
-    lines: tuple[Line, ...]
+    ``code[i]`` is 1 when ``lines[i]`` belongs to a fenced block (fence lines included); such lines are
+    verbatim. Parallel arrays rather than one object per line: a 1 MB body may hold 500,000 lines.
+    """
+
+    lines: list[str]
+    code: bytearray
     metadata: str | None  # text after ``agent_task_metadata`` inside the first such comment
-
-
-def _line_end(text: str, pos: int) -> int:
-    nl = text.find("\n", pos)
-    return len(text) if nl < 0 else nl + 1
 
 
 def _fence_end(text: str, pos: int, fence: str) -> int:
     """Offset just past the line closing a fence opened by ``fence``; the end of text if none."""
-    n = len(text)
-    while pos < n:
-        end = _line_end(text, pos)
-        m = _CLOSE_RE.fullmatch(text, pos, end)
-        if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
-            return end
-        pos = end
-    return n
+    for m in _CLOSE_RE.finditer(text, pos):
+        if m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
+            return min(m.end() + 1, len(text))
+    return len(text)
 
 
-def _open_fence(text: str, pos: int, end: int) -> str | None:
-    m = _FENCE_RE.match(text, pos, end)
-    if not m:
-        return None
-    fence, info = m.group(1), m.group(2)
-    if fence[0] == "`" and "`" in info:  # ```foo``` on one line is an inline code span
-        return None
-    return fence
+class _Scanner:
+    """One left-to-right pass: prose runs, fenced blocks kept whole, comments dropped."""
 
+    def __init__(self, text: str):
+        self.text, self.pieces, self.metadata = text, [], None
+        self.comment_at = self.fence_at = -1
+        self.fence: re.Match[str] | None = None
 
-def _segments(text: str) -> tuple[list[tuple[bool, str]], str | None]:
-    """Split into (is_code, text) pieces, dropping comments; returns the metadata payload too."""
-    pieces: list[tuple[bool, str]] = []
-    metadata: str | None = None
-    pos, n, at_line_start = 0, len(text), True
-    while pos < n:
-        end = _line_end(text, pos)
-        fence = _open_fence(text, pos, end) if at_line_start else None
-        if fence:
-            close = _fence_end(text, end, fence)
-            pieces.append((True, text[pos:close]))
-            pos = close
-            continue
-        start = text.find("<!--", pos, end)
-        if start < 0:
-            pieces.append((False, text[pos:end]))
-            pos, at_line_start = end, True
-            continue
-        pieces.append((False, text[pos:start]))
-        stop = text.find("-->", start + 4)
-        inner = text[start + 4 : n if stop < 0 else stop]
+    def run(self) -> tuple[list[tuple[bool, str]], str | None]:
+        text, pos = self.text, 0
+        while pos < len(text):
+            self._look_ahead(pos)
+            nxt = min(self.comment_at, self.fence_at)
+            if nxt > pos:
+                self.pieces.append((False, text[pos:nxt]))
+                pos = nxt
+            elif pos == self.fence_at:
+                pos = self._fence(pos)
+            else:
+                pos = self._comment(pos)
+        return self.pieces, self.metadata
+
+    def _look_ahead(self, pos: int) -> None:
+        # Each search result is reused until passed, which keeps the whole scan linear.
+        n = len(self.text)
+        if self.comment_at < pos:
+            found = self.text.find("<!--", pos)
+            self.comment_at = n if found < 0 else found
+        if self.fence_at < pos:
+            self.fence = _FENCE_RE.search(self.text, pos)
+            self.fence_at = n if self.fence is None else self.fence.start()
+
+    def _fence(self, pos: int) -> int:
+        assert self.fence is not None
+        fence = self.fence.group(1)
+        line_end = self.text.find("\n", pos)
+        close = len(self.text) if line_end < 0 else _fence_end(self.text, line_end + 1, fence)
+        self.pieces.append((True, self.text[pos:close]))
+        return close
+
+    def _comment(self, pos: int) -> int:
+        text = self.text
+        stop = text.find("-->", pos + 4)
+        inner = text[pos + 4 : len(text) if stop < 0 else stop]
         head = inner.lstrip()
-        if metadata is None and head[: len(METADATA_KEYWORD)].lower() == METADATA_KEYWORD:
-            metadata = head[len(METADATA_KEYWORD) :]
-        pos, at_line_start = (n if stop < 0 else stop + 3), False
-    return pieces, metadata
+        if self.metadata is None and head[: len(METADATA_KEYWORD)].lower() == METADATA_KEYWORD:
+            self.metadata = head[len(METADATA_KEYWORD) :]
+        return len(text) if stop < 0 else stop + 3
 
 
-def _to_lines(pieces: list[tuple[bool, str]]) -> tuple[Line, ...]:
-    lines: list[Line] = []
+def _to_lines(pieces: list[tuple[bool, str]]) -> tuple[list[str], bytearray]:
+    lines: list[str] = []
+    code = bytearray()
     buf: list[str] = []  # prose of the current line, which comments may have cut into pieces
-    for code, chunk in pieces:
-        if code:
+    for is_code, chunk in pieces:
+        if is_code:
             if any(buf):
-                lines.append(Line("".join(buf)))
+                lines.append("".join(buf))
+                code.append(0)
                 buf = []
-            lines.extend(Line(t, True) for t in chunk.removesuffix("\n").split("\n"))
+            parts = chunk.removesuffix("\n").split("\n")
+            lines.extend(parts)
+            code.extend(b"\x01" * len(parts))
             continue
         first, *rest = chunk.split("\n")
         buf.append(first)
-        for part in rest:
-            lines.append(Line("".join(buf)))
-            buf = [part]
+        if rest:
+            lines.append("".join(buf))
+            lines.extend(rest[:-1])
+            code.extend(bytes(len(rest)))
+            buf = [rest[-1]]
     if any(buf):
-        lines.append(Line("".join(buf)))
-    return tuple(lines)
+        lines.append("".join(buf))
+        code.append(0)
+    return lines, code
 
 
 def scan(text: str) -> Scanned:
     """Clean ``text`` (a raw issue body) and split it into prose and code lines."""
-    pieces, metadata = _segments(remove_invisible(text))
-    return Scanned(_to_lines(pieces), metadata)
+    pieces, metadata = _Scanner(remove_invisible(text)).run()
+    return Scanned(*_to_lines(pieces), metadata)
 
 
-def trim_blank(lines: list[Line] | tuple[Line, ...]) -> list[Line]:
-    """Drop blank prose lines at both ends; code lines are never touched."""
-    out = list(lines)
-    while out and not out[0].code and not out[0].text.strip():
-        out.pop(0)
-    while out and not out[-1].code and not out[-1].text.strip():
-        out.pop()
-    return out
-
-
-def join(lines: list[Line] | tuple[Line, ...]) -> str:
-    """The text of ``lines`` with blank prose ends trimmed and trailing prose whitespace removed."""
-    trimmed = trim_blank(lines)
-    return "\n".join(ln.text if ln.code else ln.text.rstrip() for ln in trimmed)
+def join(lines: list[str], code: bytearray | bytes) -> str:
+    """``lines`` as text, without the blank lines and spaces around it; code lines stay verbatim."""
+    text = "\n".join(lines)
+    first = code.find(1)
+    if first < 0:
+        return text.strip()
+    last = code.rfind(1)
+    start = sum(map(len, lines[:first])) + first  # offset of the first code line
+    end = sum(map(len, lines[: last + 1])) + last  # offset just past the last one
+    return text[:start].lstrip() + text[start:end] + text[end:].rstrip()
 
 
 def sanitize_markdown(text: str) -> str:
@@ -181,4 +185,5 @@ def sanitize_markdown(text: str) -> str:
 
     Also right for follow-up comments (``/agent ...``); a metadata block is dropped like any comment.
     """
-    return join(scan(text).lines)
+    scanned = scan(text)
+    return join(scanned.lines, scanned.code)

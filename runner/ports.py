@@ -109,8 +109,9 @@ class Hub(Protocol):
         """Login of whoever applied ``label`` most recently, or None."""
     def permission(self, repo: str, login: str) -> str:
         """One of admin, maintain, write, triage, read, none."""
-    def find_comment(self, repo: str, number: int, marker: str) -> Comment | None:
-        """The first comment whose body contains ``marker``."""
+    def find_comment(self, repo: str, number: int, marker: str, *, fresh: bool = True) -> Comment | None:
+        """The first comment by the runner's own account whose body contains ``marker``.
+        ``fresh=False`` may answer from a conditional request (read-only decisions only)."""
     def create_comment(self, repo: str, number: int, body: str) -> Comment: ...
     def update_comment(self, repo: str, comment_id: int, body: str) -> None: ...
     def add_labels(self, repo: str, number: int, labels: list[str]) -> list[str]: ...

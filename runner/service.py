@@ -100,7 +100,7 @@ class Service:
         comment = None
         if not mine:
             try:
-                comment = self.hub.find_comment(self.s.dispatch_repo, int(issue["number"]), MARKER_PREFIX)
+                comment = self.hub.find_comment(self.s.dispatch_repo, int(issue["number"]), MARKER_PREFIX, fresh=False)
             except TransientError as fault:
                 log.warning("could not read the claim of #%s: %s", issue["number"], fault)
                 return None

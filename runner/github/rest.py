@@ -10,104 +10,28 @@ Writes are retried after a rate limit, which guarantees they did not take effect
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from runner.errors import GitHubAuthError, RunnerError, TransientError
+from runner.errors import GitHubAuthError, TransientError
 from runner.github.ratelimit import RateLimitState, header_number
+from runner.github.values import GitHubError, Page, Response, RestStats, parse_link_header
+from runner.github.wire import BearerAuth, MemoryCache, build_url, decode, error_message
 from runner.ports import CachedResponse, ResponseCache
+
+__all__ = ["GitHubError", "Page", "Response", "RestClient", "RestStats", "parse_link_header"]
 
 log = logging.getLogger(__name__)
 
 # GitHub asks integrations not to send concurrent requests: one exchange at a time in this process.
 _EXCHANGE_LOCK = threading.Lock()
 _SHORT_WAIT = 5.0  # waits up to this long still happen while stopping; longer ones give up
-_LINK_RE = re.compile(r"<([^>]*)>([^<]*)")
-_REL_RE = re.compile(r'rel\s*=\s*"?([^";]+)"?')
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class GitHubError(RunnerError):
-    """GitHub refused a request for a reason retrying will not fix (403, 404, 409, 422, ...)."""
-
-    def __init__(self, status: int, message: str, *, errors: list[Any] | None = None,
-                 method: str = "", url: str = ""):
-        self.status = status
-        self.message = message
-        self.errors = list(errors or [])
-        where = f" to {method} {urlsplit(url).path}" if method else ""
-        details = "; ".join(_error_text(e) for e in self.errors)
-        super().__init__(f"GitHub answered {status}{where}: {message}" + (f" ({details})" if details else ""))
-
-    def mentions(self, text: str) -> bool:
-        """True when the message or any listed error contains ``text`` (case-insensitive)."""
-        low = text.lower()
-        return low in self.message.lower() or any(low in _error_text(e).lower() for e in self.errors)
-
-    def has_code(self, code: str) -> bool:
-        """True when an entry of ``errors`` carries this ``code`` (e.g. ``already_exists``)."""
-        return any(isinstance(e, dict) and e.get("code") == code for e in self.errors)
-
-
-def _error_text(error: Any) -> str:
-    if isinstance(error, dict):
-        return " ".join(str(error[k]) for k in ("resource", "field", "code", "message") if error.get(k))
-    return str(error)
-
-
-@dataclass(frozen=True)
-class Response:
-    """A finished exchange: status, parsed JSON body (None when empty) and lower-cased headers."""
-
-    status: int
-    json: Any
-    headers: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a conditional GET. ``changed`` is False when it matches what was cached."""
-
-    body: Any
-    status: int  # 200, or 304 when the body was replayed from the cache
-    etag: str | None
-    next_url: str | None
-    changed: bool
-
-
-@dataclass
-class RestStats:
-    """Counters for benchmarks and metrics. ``requests`` counts HTTP exchanges, retries included."""
-
-    requests: int = 0
-    conditional_requests: int = 0
-    not_modified: int = 0
-    writes: int = 0
-    retries: int = 0
-    rate_limit_remaining: int | None = None
-    rate_limit_reset: float | None = None
-    last_request_at: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def parse_link_header(value: str | None) -> dict[str, str]:
-    """``Link: <url>; rel="next", ...`` as {rel: url}. URLs are kept exactly as given."""
-    links: dict[str, str] = {}
-    for url, params in _LINK_RE.findall(value or ""):
-        match = _REL_RE.search(params)
-        for rel in match.group(1).split() if match else ():
-            links.setdefault(rel, url)
-    return links
 
 
 class _RateLimited(TransientError):
@@ -116,38 +40,6 @@ class _RateLimited(TransientError):
 
 class _ServerTrouble(TransientError):
     """5xx, timeout or connection error: a write may or may not have taken effect."""
-
-
-class _BearerAuth(requests.auth.AuthBase):
-    """Sets the token per request (so tokens can rotate) and keeps it out of reprs.
-
-    Passing an auth object also stops requests from replacing the header with ``~/.netrc`` entries.
-    """
-
-    def __init__(self, token_provider: Callable[[], str]):
-        self._provider = token_provider
-        self.last_token = ""
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        self.last_token = self._provider()
-        request.headers["Authorization"] = f"Bearer {self.last_token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "<bearer token>"
-
-
-class _MemoryCache:
-    """ETag cache used when no persistent one is given: cheap polling, forgotten at restart."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, CachedResponse] = {}
-
-    def get(self, key: str) -> CachedResponse | None:
-        return self._items.get(key)
-
-    def put(self, key: str, value: CachedResponse) -> None:
-        self._items[key] = value
 
 
 class RestClient:
@@ -170,8 +62,8 @@ class RestClient:
         self.refresh_every = refresh_every  # every Nth conditional GET of a URL goes unconditional,
         self.refresh_age = refresh_age  # as does one whose cached body is older: ETags can go stale
         self.stats = RestStats()
-        self._cache: ResponseCache = cache if cache is not None else _MemoryCache()
-        self._auth = _BearerAuth(token_provider)
+        self._cache: ResponseCache = cache if cache is not None else MemoryCache()
+        self._auth = BearerAuth(token_provider)
         self._sleep, self._clock, self._stop = sleep, clock, stop_event
         self._limits = RateLimitState(secondary_wait)
         self._write_lock = threading.Lock()
@@ -189,6 +81,10 @@ class RestClient:
 
     def close(self) -> None:
         self._session.close()
+
+    def url_for(self, path_or_url: str, params: dict[str, Any] | None = None) -> str:
+        """The absolute request URL, which is also the ETag cache key."""
+        return build_url(self.base_url, path_or_url, params)
 
     # --- reads -------------------------------------------------------------------------------------
 
@@ -256,23 +152,6 @@ class RestClient:
     def delete(self, path: str, json: Any = None) -> Response:
         return self._call("DELETE", self.url_for(path), json=json)
 
-    # --- URLs --------------------------------------------------------------------------------------
-
-    def url_for(self, path_or_url: str, params: dict[str, Any] | None = None) -> str:
-        """Absolute URL with ``params`` merged into a sorted query: also the ETag cache key."""
-        if path_or_url.startswith(("http://", "https://")):
-            url = path_or_url
-            if _origin(url) != _origin(self.base_url):
-                raise GitHubError(0, f"refusing to send the token to {_origin(url)[1]}, not the API host")
-        else:
-            url = f"{self.base_url}/{path_or_url.lstrip('/')}"
-        if not params:
-            return url
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        query += [(k, _param(v)) for k, v in params.items() if v is not None]
-        return urlunsplit(parts._replace(query=urlencode(sorted(query), quote_via=quote)))
-
     # --- the exchange ------------------------------------------------------------------------------
 
     def _call(self, method: str, url: str, *, json: Any = None, headers: dict[str, str] | None = None) -> Response:
@@ -318,19 +197,26 @@ class RestClient:
         self._gate()
         with _EXCHANGE_LOCK:
             self._count(method, headers)
-            try:
-                raw = self._session.request(method, url, json=json, headers=headers, auth=self._auth,
-                                            timeout=self.timeout)
-            except requests.RequestException as exc:
-                reason = self._scrub(f"{type(exc).__name__}: {exc}")
-                raise _ServerTrouble(f"{method} {urlsplit(url).path} failed: {reason}") from None
-            resp = _response(raw)
+            raw, failure = self._send(method, url, json, headers)
+            if raw is None:
+                raise _ServerTrouble(f"{method} {urlsplit(url).path} failed: {failure}")
+            resp = decode(raw)
             self._limits.observe(resp.headers)
             self.stats.rate_limit_remaining = self._limits.remaining
             self.stats.rate_limit_reset = self._limits.reset
             if resp.status == 304:
                 self.stats.not_modified += 1
         return self._check(method, url, resp)
+
+    def _send(self, method: str, url: str, json: Any,
+              headers: dict[str, str] | None) -> tuple[requests.Response | None, str]:
+        """The raw exchange. A failure comes back as text, raised outside the ``except`` so no
+        exception chain keeps the library's exception (its request carries the token)."""
+        try:
+            return self._session.request(method, url, json=json, headers=headers, auth=self._auth,
+                                         timeout=self.timeout), ""
+        except requests.RequestException as exc:
+            return None, self._auth.scrub(f"{type(exc).__name__}: {exc}")
 
     def _count(self, method: str, headers: dict[str, str] | None) -> None:
         self.stats.requests += 1
@@ -343,7 +229,7 @@ class RestClient:
         if status < 300 or status == 304:
             self._limits.succeeded()
             return resp
-        message = self._scrub(_message(resp))
+        message = self._auth.scrub(error_message(resp))
         where = f"{method} {urlsplit(url).path}"
         if status == 401:
             raise GitHubAuthError(f"GitHub answered 401 to {where}: {message}; check GITHUB_TOKEN")
@@ -384,33 +270,3 @@ class RestClient:
                 time.sleep(max(0.0, seconds - (time.monotonic() - started)))
             return
         self._sleep(seconds)
-
-    def _scrub(self, text: str) -> str:
-        token = self._auth.last_token
-        return text.replace(token, "***") if token else text
-
-
-def _response(raw: requests.Response) -> Response:
-    data: Any = None
-    if raw.content:
-        try:
-            data = raw.json()
-        except ValueError:
-            data = None
-    return Response(raw.status_code, data, {k.lower(): v for k, v in raw.headers.items()})
-
-
-def _message(resp: Response) -> str:
-    if isinstance(resp.json, dict) and resp.json.get("message"):
-        return str(resp.json["message"])
-    return f"HTTP {resp.status}"
-
-
-def _param(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)

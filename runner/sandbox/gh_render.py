@@ -120,7 +120,8 @@ class Renderer:
             "has_downloads": True, "has_wiki": True, "has_pages": False, "forks_count": 0,
             "mirror_url": None, "archived": False, "disabled": False,
             "open_issues_count": sum(i.state == "open" for i in repo.issues.values()),
-            "license": None, "allow_forking": True, "is_template": False, "topics": [],
+            "license": None, "allow_forking": True, "is_template": False,
+            "web_commit_signoff_required": False, "topics": [],
             "visibility": "private" if repo.private else "public", "forks": 0,
             "open_issues": sum(i.state == "open" for i in repo.issues.values()), "watchers": 0,
             "default_branch": repo.default_branch,
@@ -131,6 +132,19 @@ class Renderer:
                 "admin": rank >= 5, "maintain": rank >= 4, "push": rank >= 3,
                 "triage": rank >= 2, "pull": rank >= 1,
             }
+            out.update(self._full_repo_fields(repo))
+        return out
+
+    def _full_repo_fields(self, repo: Repo) -> dict[str, Any]:
+        """What ``GET /repos/{o}/{r}`` adds to the repository objects embedded elsewhere."""
+        owner = self.users.get(repo.owner.lower())
+        out: dict[str, Any] = {"temp_clone_token": ""}
+        out.update(dict.fromkeys(("allow_squash_merge", "allow_merge_commit", "allow_rebase_merge"), True))
+        out.update(dict.fromkeys(("allow_auto_merge", "delete_branch_on_merge", "allow_update_branch",
+                                  "use_squash_pr_title_as_default"), False))
+        if owner is not None and owner.type == "Organization":
+            out["organization"] = self.user(repo.owner)
+        out.update({"network_count": 0, "subscribers_count": 0})
         return out
 
     def issue(self, repo: Repo, issue: Issue, single: bool = False) -> dict[str, Any]:

@@ -6,14 +6,13 @@ filtered, sorted list in ``Reply.items`` and the HTTP layer cuts the page and wr
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from runner.sandbox.gh_models import Issue, Repo
+from runner.sandbox.gh_models import Repo
 from runner.sandbox.gh_render import ROLE_RANK, ROLE_TO_PERMISSION, Renderer
 from runner.sandbox.gh_state import ApiError, GitHubState, validation_failed
 
@@ -69,11 +68,11 @@ def _since(query: dict[str, str]) -> float | None:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
         raise validation_failed("Issue", "invalid", "since") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
-def _ordered(items: list[Any], query: dict[str, str], keys: dict[str, Callable[[Any], Any]],
-             default: str, default_dir: str = "desc") -> list[Any]:
+def ordered(items: list[Any], query: dict[str, str], keys: dict[str, Callable[[Any], Any]],
+            default: str, default_dir: str = "desc") -> list[Any]:
     sort, direction = query.get("sort", default), query.get("direction", default_dir)
     if sort not in keys or direction not in ("asc", "desc"):
         raise validation_failed("Issue", "invalid", "sort" if sort not in keys else "direction")
@@ -122,7 +121,7 @@ def list_issues(ctx: Ctx, owner: str, name: str) -> Reply:
              and wanted <= {lab.name.lower() for lab in i.labels}
              and (since is None or int(i.updated_at) >= since)
              and (not q.get("creator") or i.author.lower() == q["creator"].lower())]
-    found = _ordered(found, q, _ISSUE_SORTS, "created")
+    found = ordered(found, q, _ISSUE_SORTS, "created")
     return Reply(items=found, render=lambda i: ctx.render.issue(repo, i))
 
 
@@ -131,7 +130,7 @@ def create_issue(ctx: Ctx, owner: str, name: str) -> Reply:
     body = ctx.fields("Issue", title=(str, int), body=str, labels=list)
     labels = _label_names(body.get("labels") or [])
     issue = ctx.state.create_issue(repo, str(body.get("title") or ""), body.get("body"), ctx.actor, labels)
-    return _created(ctx.render.issue(repo, issue, single=True))
+    return created_reply(ctx.render.issue(repo, issue, single=True))
 
 
 def get_issue(ctx: Ctx, owner: str, name: str, number: str) -> Reply:
@@ -155,7 +154,7 @@ def list_events(ctx: Ctx, owner: str, name: str, number: str) -> Reply:
     return Reply(items=list(issue.events), render=lambda e: ctx.render.event(repo, e))
 
 
-def _created(body: dict[str, Any]) -> Reply:
+def created_reply(body: dict[str, Any]) -> Reply:
     return Reply(201, body, {"Location": body["url"]})
 
 
@@ -174,7 +173,7 @@ def list_repo_comments(ctx: Ctx, owner: str, name: str) -> Reply:
     found = [c for c in repo.comments.values() if since is None or int(c.updated_at) >= since]
     keys = {"created": lambda c: int(c.created_at), "updated": lambda c: int(c.updated_at)}
     # without `sort` GitHub lists comments oldest first and ignores `direction`
-    found = _ordered(found, ctx.query, keys, "created") if "sort" in ctx.query else found
+    found = ordered(found, ctx.query, keys, "created") if "sort" in ctx.query else found
     return Reply(items=found, render=lambda c: ctx.render.comment(repo, c))
 
 
@@ -183,7 +182,7 @@ def create_comment(ctx: Ctx, owner: str, name: str, number: str) -> Reply:
     issue = ctx.state.issue(repo, int(number))
     body = ctx.fields("IssueComment", body=str)
     comment = ctx.state.add_comment(repo, issue, body.get("body") or "", ctx.actor)
-    return _created(ctx.render.comment(repo, comment))
+    return created_reply(ctx.render.comment(repo, comment))
 
 
 def get_comment(ctx: Ctx, owner: str, name: str, comment_id: str) -> Reply:
@@ -194,7 +193,8 @@ def get_comment(ctx: Ctx, owner: str, name: str, comment_id: str) -> Reply:
 def edit_comment(ctx: Ctx, owner: str, name: str, comment_id: str) -> Reply:
     repo = ctx.repo(owner, name)
     comment = ctx.state.comment(repo, int(comment_id))
-    if comment.author.lower() != ctx.actor.lower() and ctx.state.role(repo, ctx.actor) not in ("write", "maintain", "admin"):
+    others = comment.author.lower() != ctx.actor.lower()
+    if others and ctx.state.role(repo, ctx.actor) not in ("write", "maintain", "admin"):
         raise ApiError(403, "Resource not accessible by personal access token")
     body = ctx.fields("IssueComment", body=str)
     return Reply(body=ctx.render.comment(repo, ctx.state.edit_comment(repo, comment.id, body.get("body") or "")))
@@ -247,7 +247,7 @@ def repo_labels(ctx: Ctx, owner: str, name: str) -> Reply:
         return Reply(items=list(repo.labels.values()), render=lambda lab: ctx.render.label(repo, lab))
     body = ctx.fields("Label", name=str, color=str, description=str)
     label = ctx.state.create_label(repo, body.get("name") or "", body.get("color") or "ededed", body.get("description"))
-    return _created(ctx.render.label(repo, label))
+    return created_reply(ctx.render.label(repo, label))
 
 
 def one_label(ctx: Ctx, owner: str, name: str, label: str) -> Reply:

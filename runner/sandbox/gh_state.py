@@ -48,8 +48,9 @@ def check_body(resource: str, body: str | None) -> None:
 class GitHubState:
     """Users, repositories and their issues, labels, comments, events and pull requests."""
 
-    def __init__(self, token_user: str = "agent-runner-bot"):
+    def __init__(self, token_user: str = "agent-runner-bot", clock: Callable[[], float] = time.time):
         self.lock = threading.RLock()
+        self.clock = clock  # epoch seconds for created_at/updated_at; tests may pass a fake
         self.users: dict[str, User] = {}
         self.repos: dict[str, Repo] = {}
         self.repos_by_id: dict[int, Repo] = {}
@@ -98,7 +99,7 @@ class GitHubState:
             raise ValueError(f"repo must be owner/name, got {full_name!r}")
         self.add_user(owner, "Organization")
         repo = Repo(id=self.next_id("repo"), owner=owner, name=name, clone_url=clone_url,
-                    default_branch=default_branch, private=private, created_at=time.time())
+                    default_branch=default_branch, private=private, created_at=self.clock())
         self.repos[full_name.lower()] = self.repos_by_id[repo.id] = repo
         return repo
 
@@ -162,7 +163,7 @@ class GitHubState:
             raise validation_failed("Issue", "missing_field", "title")
         check_body("Issue", body)
         self.add_user(author)
-        now = time.time()
+        now = self.clock()
         issue = Issue(id=self.next_id("issue"), number=repo.next_number, title=title, body=body,
                       author=author, created_at=now, updated_at=now)
         repo.next_number += 1
@@ -180,14 +181,14 @@ class GitHubState:
         if state is not None and state != issue.state:
             if state not in ("open", "closed"):
                 raise validation_failed("Issue", "invalid", "state")
-            now = time.time()
+            now = self.clock()
             issue.state, issue.closed_at = state, now if state == "closed" else None
             issue.closed_by = actor if state == "closed" else None
             issue.state_reason = fields.get("state_reason") or ("completed" if state == "closed" else "reopened")
             self._event(issue, "closed" if state == "closed" else "reopened", actor)
         if fields.get("labels") is not None:
             self.set_labels(repo, issue, fields["labels"], actor)
-        issue.updated_at = time.time()
+        issue.updated_at = self.clock()
 
     def add_labels(self, repo: Repo, issue: Issue, names: Iterable[str], actor: str) -> None:
         for name in names:
@@ -195,7 +196,7 @@ class GitHubState:
             if label not in issue.labels:
                 issue.labels.append(label)
                 self._event(issue, "labeled", actor, label)
-        issue.updated_at = time.time()
+        issue.updated_at = self.clock()
 
     def remove_label(self, repo: Repo, issue: Issue, name: str, actor: str) -> None:
         label = repo.labels.get(name.lower())
@@ -203,7 +204,7 @@ class GitHubState:
             raise ApiError(404, "Label does not exist")
         issue.labels.remove(label)
         self._event(issue, "unlabeled", actor, label)
-        issue.updated_at = time.time()
+        issue.updated_at = self.clock()
 
     def set_labels(self, repo: Repo, issue: Issue, names: Iterable[str], actor: str) -> None:
         wanted = {n.lower() for n in names}
@@ -214,7 +215,7 @@ class GitHubState:
 
     def _event(self, issue: Issue, kind: str, actor: str, label: Label | None = None) -> None:
         self.add_user(actor)
-        issue.events.append(Event(id=self.next_id("event"), event=kind, actor=actor, created_at=time.time(),
+        issue.events.append(Event(id=self.next_id("event"), event=kind, actor=actor, created_at=self.clock(),
                                   label=(label.name, label.color) if label else None))
 
     # comments --------------------------------------------------------------------------------
@@ -224,7 +225,7 @@ class GitHubState:
             raise validation_failed("IssueComment", "missing_field", "body")
         check_body("IssueComment", body)
         self.add_user(author)
-        now = time.time()
+        now = self.clock()
         comment = Comment(id=self.next_id("comment"), issue_number=issue.number, body=body,
                           author=author, created_at=now, updated_at=now)
         repo.comments[comment.id] = comment
@@ -243,7 +244,7 @@ class GitHubState:
         if not isinstance(body, str) or not body:
             raise validation_failed("IssueComment", "missing_field", "body")
         check_body("IssueComment", body)
-        comment.body, comment.updated_at = body, time.time()
+        comment.body, comment.updated_at = body, self.clock()
         return comment
 
     def delete_comment(self, repo: Repo, comment_id: int) -> None:

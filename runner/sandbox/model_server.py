@@ -11,6 +11,7 @@ Every JSON body received is kept in ``server.requests`` so a test can assert wha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -119,11 +120,12 @@ class ScriptedModelServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host!s}:{port}/v1"
 
     def start(self) -> ScriptedModelServer:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, name="model-server", daemon=True)
+            self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),  # fast stop()
+                                            name="model-server", daemon=True)
             self._thread.start()
         return self
 
@@ -164,10 +166,8 @@ class ScriptedModelServer:
 
 
 def _close_quietly(connection: Any) -> None:
-    try:
+    with contextlib.suppress(OSError):  # already closed by the client
         connection.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 def _handler_for(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
@@ -187,12 +187,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def finish(self) -> None:
         self.owner.track(self.connection, False)
-        try:
+        with contextlib.suppress(OSError):  # the client (or stop()) already closed the socket
             super().finish()
-        except OSError:
-            pass  # the client (or stop()) already closed the socket
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # tests read server.requests; stderr noise helps nobody
 
     def do_GET(self) -> None:
@@ -216,8 +214,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, body: dict[str, Any], step: Step | None) -> None:
         if step is None:
-            self._send(500, {"error": {"message": "scripted model server: the script has run out "
-                                                  f"(request #{len(self.owner.requests)})", "type": "script_exhausted"}})
+            message = f"scripted model server: the script has run out (request #{len(self.owner.requests)})"
+            self._send(500, {"error": {"message": message, "type": "script_exhausted"}})
             return
         while step.delay_s:
             self.owner.sleep(step.delay_s)
