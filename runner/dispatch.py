@@ -63,8 +63,9 @@ def branch_name(prefix: str, task_id: str) -> str:
     """``prefix`` + the task id made branch-safe, by the contract's rule (the backend relies on it).
 
     Lowercase; runs of anything but ``a-z 0-9 . _ -`` become one ``-``; past 40 characters: the first
-    31, ``-``, and 8 hex digits of the SHA-256 of the original id. Then, only where git would reject the
-    name: no leading or trailing ``-``/``.``, no ``..``, no trailing ``.lock``, never empty.
+    31, ``-``, and 8 hex digits of the SHA-256 of the original id. Then, for git (a no-op for ordinary
+    ids such as UUIDs): no leading or trailing ``-``/``.``, no ``..``, no trailing ``.lock``, and the
+    8 hex digits alone when nothing is left.
     """
     digest = hashlib.sha256(task_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     slug = _BRANCH_UNSAFE.sub("-", task_id.lower())

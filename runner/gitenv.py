@@ -38,6 +38,7 @@ BASE_CONFIG = (("gc.autoDetach", "false"),  # auto-gc runs inside the mirror loc
 
 KINDS = ("timeout", "auth", "forbidden", "not_found", "network", "missing_ref", "rejected",
          "remote_rejected", "local")
+PUSH_ONLY = ("rejected", "remote_rejected")
 _PATTERNS = (  # first match wins; git runs with LC_ALL=C so its messages are English
     ("local", r"Unable to create '[^']*\.lock': File exists"),  # left by a killed git: repairable
     ("auth", r"returned error: 401|could not read (Username|Password)|Authentication failed"),
@@ -121,10 +122,12 @@ def child_env(home: Path, ceiling: Path, *, origin: str | None = None, token: st
     return env
 
 
-def classify(stderr: str) -> str:
+def classify(stderr: str, command: str) -> str:
     if "did not complete in" in stderr and stderr.startswith("Timeout"):
         return "timeout"
     for kind, pattern in _PATTERNS:
+        if kind in PUSH_ONLY and command != "push":
+            continue  # e.g. a fetch's "cannot lock ref" is a local ref conflict, not a race
         if re.search(pattern, stderr):
             return kind
     return "local"
@@ -166,7 +169,7 @@ class GitRunner:
         if status in ok:
             return status, out
         secrets = secrets_of(token) if token else ()
-        kind = classify(err)
+        kind = classify(err, args[0])
         detail = f"no answer within {self.timeout:g} s" if kind == "timeout" else scrub(_summary(err), secrets)
         error = GitError(kind, args[0], detail)
         log.debug("git %s failed: %s", args[0], error.detail)

@@ -73,13 +73,14 @@ class MirrorCache:
             return None
         return self._git.run(["rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=path)[1].strip()
 
-    def repair(self, path: Path) -> None:
-        """Caller holds the lock. Clear what a killed git left behind; re-create the mirror if damaged."""
+    def repair(self, path: Path, recreate: bool = False) -> None:
+        """Caller holds the lock. Clear what a killed git left behind; re-create the mirror if damaged
+        (or when asked: the mirror is only a cache, so starting over is always correct, just slower)."""
         for stale in _stale_lock_files(path):
             log.warning("removing stale git lock %s", stale)
             stale.unlink(missing_ok=True)
-        if not self._healthy(path):
-            log.warning("mirror %s is damaged; re-creating it", path)
+        if recreate or not self._healthy(path):
+            log.warning("re-creating mirror %s (%s)", path, "a repair did not help" if recreate else "fsck failed")
             shutil.rmtree(path, ignore_errors=True)
             self._create(path)
 

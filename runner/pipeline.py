@@ -85,11 +85,12 @@ class Pipeline:
     # -- claim -------------------------------------------------------------------------------
 
     def _claim(self, run: _Run) -> None:
+        # Journal first: a crash right after the label lands must still find the task as ours.
+        self._journal(run, state="claimed", claimed_at=run.claimed_at)
         if self.s.processed_label not in run.labels:
             added = self.steps.write("claim label", lambda _: self.hub.add_labels(
                 run.task.dispatch_repo, run.task.issue_number, [self.s.processed_label]))
             run.labels = set(added) | {self.s.processed_label}
-        self._journal(run, state="claimed", claimed_at=run.claimed_at)
         self._status(run, "working")
 
     # -- the change --------------------------------------------------------------------------

@@ -81,7 +81,9 @@ class StatusView:
 
 
 def render_marker(m: Marker) -> str:
-    data = {"task_id": m.task_id, "runner_id": m.runner_id, "claimed_at": m.claimed_at, "state": m.state}
+    """One hidden line. A task id past 1,000 characters is cut: the marker must stay whole (recovery
+    reads only its runner id and claim time)."""
+    data = {"task_id": cut(m.task_id, 1000), "runner_id": m.runner_id, "claimed_at": m.claimed_at, "state": m.state}
     return f"{MARKER_PREFIX} {comment_json(data)} -->"
 
 
@@ -94,9 +96,13 @@ def parse_marker(body: str) -> Marker | None:
     claimed_at = data.get("claimed_at")
     if not all(isinstance(v, str) for v in (task_id, runner_id, state)):
         return None
-    if isinstance(claimed_at, bool) or not isinstance(claimed_at, (int, float)) or not math.isfinite(claimed_at):
+    if isinstance(claimed_at, bool) or not isinstance(claimed_at, (int, float)):
         return None
-    return Marker(task_id, runner_id, float(claimed_at), state)
+    try:
+        when = float(claimed_at)
+    except OverflowError:  # an integer of 400 digits
+        return None
+    return Marker(task_id, runner_id, when, state) if math.isfinite(when) else None
 
 
 def pr_metadata(body: str) -> dict[str, Any] | None:
@@ -208,7 +214,7 @@ def _metadata_line(task: Task) -> str:
         text = comment_json(data)
     if len(text) > _METADATA_BUDGET:
         core = ("task_id", "user_id", "provider", "target_repo", "base_branch", "dispatch_issue")
-        text = comment_json({k: data[k] for k in core if k in data})
+        text = comment_json({k: cut(str(data[k]), 500) for k in core if k in data})
     return f"{METADATA_PREFIX} {text} -->"
 
 

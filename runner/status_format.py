@@ -89,7 +89,8 @@ def close_fences(text: str) -> str:
         if not m:
             continue
         if open_fence is None:
-            open_fence = m.group(1)
+            if not (m.group(1)[0] == "`" and "`" in line[m.end() :]):  # ```x``` is inline code
+                open_fence = m.group(1)
         elif m.group(1)[0] == open_fence[0] and len(m.group(1)) >= len(open_fence) and not line[m.end() :].strip():
             open_fence = None
     return text if open_fence is None else f"{text}\n{open_fence}"

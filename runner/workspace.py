@@ -159,19 +159,21 @@ class GitWorkspace:
         if tip == head:
             return  # pushed before (e.g. by a run that crashed right after)
         args = ["push", "--quiet"]
-        if tip is not None and not self._is_ancestor_or_gone(checkout.path, clone_url, branch, tip):
-            args.append(f"--force-with-lease={ref}:{tip}")  # only over the runner's own older attempt
+        lease = self._lease(checkout.path, clone_url, branch) if tip is not None else None
+        if lease is not None:
+            args.append(f"--force-with-lease={ref}:{lease}")  # only over the runner's own older attempt
         self._git.run([*args, "--", clone_url, f"HEAD:{ref}"], cwd=checkout.path, url=clone_url)
         log.info("pushed %s to %s", branch, display_url(clone_url))
 
-    def _is_ancestor_or_gone(self, path: Path, clone_url: str, branch: str, tip: str) -> bool:
-        """True when a plain push suffices; raises TaskFailed when the branch holds others' commits."""
+    def _lease(self, path: Path, clone_url: str, branch: str) -> str | None:
+        """The remote tip to force over when it only holds the runner's own older attempt; None when a
+        plain push suffices (the tip is in HEAD's history, or gone); TaskFailed for others' commits."""
         try:
             self._git.run(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--", clone_url,
                            f"+refs/heads/{branch}:{REMOTE_TIP}"], cwd=path, url=clone_url)
         except GitError as err:
             if err.kind == "missing_ref":
-                return True  # deleted since ls-remote: a plain push creates it again
+                return None  # deleted since ls-remote: a plain push creates it again
             raise
         log_format = "--format=%h%x1f%an%x1f%ae%x1f%ce"
         out = self._git.run(["log", log_format, f"HEAD..{REMOTE_TIP}"], cwd=path)[1]
@@ -184,7 +186,9 @@ class GitWorkspace:
                 f"not written by the runner: {names}); the runner will not overwrite their commits; "
                 f"delete the branch {branch} (or merge their work elsewhere), then remove the failed label "
                 "to try again")
-        return not theirs
+        if not theirs:
+            return None
+        return self._git.run(["rev-parse", REMOTE_TIP], cwd=path)[1].strip()  # exactly what was examined
 
     def _ls_remote(self, clone_url: str, *patterns: str, symref: bool = False) -> tuple[dict[str, str], str | None]:
         """Exact refs -> sha, and the default branch when ``symref`` (HEAD's target)."""
@@ -214,20 +218,19 @@ class GitWorkspace:
     # -- errors ----------------------------------------------------------------------------------
 
     def _with_repair(self, clone_url: str, step: Callable[[], T]) -> T:
-        """Run ``step``; after a local git failure (a damaged mirror), repair the mirror and retry once."""
-        try:
-            return step()
-        except GitError as err:
-            if err.kind != "local":
-                raise _translate(err, clone_url) from err
-            log.warning("git failed locally (%s); repairing the mirror of %s", err, display_url(clone_url))
-
-        def repaired() -> T:
-            with self._mirrors.locked(clone_url) as mirror:
-                self._mirrors.repair(mirror)
-            return step()
-
-        return self._guard(clone_url, repaired)
+        """Run ``step``; after a local git failure (a damaged mirror) repair the mirror and retry: first
+        clearing stale locks (re-creating it if fsck finds damage), then re-creating it outright."""
+        for recreate in (None, False, True):
+            try:
+                if recreate is not None:
+                    with self._mirrors.locked(clone_url) as mirror:
+                        self._mirrors.repair(mirror, recreate=recreate)
+                return step()
+            except GitError as err:
+                if err.kind != "local" or recreate:
+                    raise _translate(err, clone_url) from err
+                log.warning("git failed locally (%s); repairing the mirror of %s", err, display_url(clone_url))
+        raise AssertionError("unreachable: the last round returns or raises")
 
     def _guard(self, clone_url: str | None, step: Callable[[], T]) -> T:
         try:

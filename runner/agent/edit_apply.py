@@ -64,7 +64,10 @@ def _headline(result: ApplyResult) -> str:
 
 def _failure_text(failure: BlockFailure) -> str:
     block = failure.block
-    return f"## Block {block.index} ({block.path}) failed\n{failure.reason}\n\nThe block was:\n{quote_block(block)}"
+    return (
+        f"## Block {block.index} ({block.path}) failed\n{failure.reason}\n\n"
+        f"The block was:\n{block.path}\n{quote_block(block)}"
+    )
 
 
 def _applied_text(applied: tuple[EditBlock, ...]) -> str:

@@ -204,5 +204,8 @@ def parse_diff(text: str) -> list[FilePatch]:
     """Every file patch in ``text``; raises DiffError when there is none or one is unreadable."""
     patches = _Parser(text).run()
     if not patches:
-        raise DiffError("The diff names no file (expected `diff --git a/path b/path` or `--- a/path` / `+++ b/path`).")
+        raise DiffError(
+            "The diff names no file (expected `diff --git a/path b/path`"
+            " or `--- a/path` and `+++ b/path`)."
+        )
     return patches

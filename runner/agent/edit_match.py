@@ -8,6 +8,9 @@ an error message; it never decides what gets written.
 
 from __future__ import annotations
 
+import heapq
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -121,38 +124,45 @@ def locate(lines: Lines, search: Lines, replace: Lines) -> Match | None:
     return None
 
 
-def _best_window(windows: int, score) -> tuple[float, int]:
-    best, best_at = 0.0, -1
-    for i in range(windows):
-        ratio = score(i, best)
-        if ratio > best:
-            best, best_at = ratio, i
-    return best, best_at
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def _window_starts(lines: Lines, wanted: list[str], width: int, keep: int) -> list[int]:
+    """Starts of the ``keep`` windows sharing the most tokens with SEARCH: a linear pre-filter, so
+    that difflib's costly ratio runs on a handful of windows, not on every one."""
+    want = Counter(token for line in wanted for token in _TOKEN.findall(line))
+    per_line = [Counter(_TOKEN.findall(line)) for line in lines]
+    have: Counter[str] = Counter()
+    for counts in per_line[:width]:
+        have.update(counts)
+    scores = []
+    for start in range(len(lines) - width + 1):
+        if start:
+            have.subtract(per_line[start - 1])
+            have.update(per_line[start + width - 1])
+        scores.append(sum(min(n, have[token]) for token, n in want.items()))
+    return heapq.nlargest(keep, range(len(scores)), key=scores.__getitem__)
 
 
 def closest_chunk(lines: Lines, search: Lines, threshold: float = 0.6) -> tuple[int, int] | None:
-    """``(start, end)`` of the file lines most like SEARCH, for a "did you mean" hint; None if
-    nothing is close. Whole stripped lines are compared first (cheap); characters when that finds
-    nothing."""
+    """``(start, end)`` of the file lines most like SEARCH (leading whitespace ignored), for a "did
+    you mean" hint; None if nothing is close enough. Windows are ranked by the mean of two difflib
+    ratios: whole lines alike (one wrong line among right ones) and characters alike (a name changed
+    on every line)."""
     wanted = [line.strip() for line in search]
     if not any(wanted) or not lines:
         return None
-    have = [line.strip() for line in lines]
-    width = min(len(wanted), len(have))
-    windows = len(have) - width + 1
-
-    def by_lines(i: int, best: float) -> float:
-        matcher = SequenceMatcher(None, wanted, have[i : i + width], autojunk=False)
-        return matcher.ratio() if matcher.real_quick_ratio() > best and matcher.quick_ratio() > best else 0.0
-
-    wanted_text = "\n".join(wanted)
-
-    def by_chars(i: int, best: float) -> float:
-        matcher = SequenceMatcher(None, wanted_text, "\n".join(have[i : i + width]), autojunk=False)
-        return matcher.ratio() if matcher.real_quick_ratio() > best and matcher.quick_ratio() > best else 0.0
-
-    for score in (by_lines, by_chars):
-        ratio, start = _best_window(windows, score)
-        if ratio >= threshold:
-            return start, start + width
-    return None
+    width = min(len(wanted), len(lines))
+    by_line = SequenceMatcher(None, autojunk=False)
+    by_line.set_seq2(wanted)  # difflib caches its index of the second sequence
+    by_char = SequenceMatcher(None, autojunk=False)
+    by_char.set_seq2("\n".join(wanted))
+    best, best_at = -1.0, None
+    for start in sorted(_window_starts(lines, wanted, width, keep=8)):
+        window = [line.strip() for line in lines[start : start + width]]
+        by_line.set_seq1(window)
+        by_char.set_seq1("\n".join(window))
+        line_ratio, char_ratio = by_line.ratio(), by_char.ratio()
+        if max(line_ratio, char_ratio) >= threshold and line_ratio + char_ratio > best:
+            best, best_at = line_ratio + char_ratio, start
+    return None if best_at is None else (best_at, best_at + width)

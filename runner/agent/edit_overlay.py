@@ -57,7 +57,8 @@ class Overlay:
         key = self.key(rel)
         for parent in (self.root / key).parents:
             if parent.exists() and not parent.is_dir():
-                raise EditError(f"{key} cannot be written: {parent.relative_to(self.root)} is a file, not a directory.")
+                blocker = parent.relative_to(self.root)
+                raise EditError(f"{key} cannot be written: {blocker} is a file, not a directory.")
             if parent == self.root:
                 break
         self._plan(key, content)

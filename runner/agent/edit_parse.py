@@ -216,7 +216,8 @@ class _Scanner:
         fence = _fence(self.lines[start])
         if fence is None or self.used[start] or fence[1] not in ("diff", "patch", ""):
             return None
-        end = next((k for k in range(start + 1, len(self.lines)) if _closes(self.lines[k], fence[0])), len(self.lines))
+        closing = (k for k in range(start + 1, len(self.lines)) if _closes(self.lines[k], fence[0]))
+        end = next(closing, len(self.lines))
         body = self.lines[start + 1 : end]
         if any(HEAD.match(line) for line in body) or not looks_like_diff(body):
             return None

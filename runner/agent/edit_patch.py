@@ -35,7 +35,7 @@ def plan_patch(overlay: Overlay, patch: FilePatch) -> None:
     result = apply_hunks(_starting_content(overlay, patch), patch.hunks, patch.name)
     if patch.new_path is None:
         if result.lines:
-            raise DiffError(f"{patch.name}: the diff deletes the file, but its hunks do not remove all of its lines.")
+            raise DiffError(f"{patch.name}: the diff deletes the file, but its hunks do not remove all its lines.")
         overlay.delete(patch.old_path or patch.name)
         return
     if patch.old_path is not None and overlay.key(patch.old_path) != overlay.key(patch.new_path):

@@ -88,9 +88,12 @@ class TextFile:
         """Replace ``lines[start:end]`` with ``new_lines``; whether the file ends with a newline stays
         as it was (an empty file gets one)."""
         had_final = self.ends_with_newline or not self.lines
-        nl = self.newline
+        # A new line takes the ending of the old line in its place (mixed files stay as mixed as
+        # they were), and the file's dominant ending beyond those.
+        replaced = self.eols[start:end]
+        new_eols = tuple(replaced[i] if i < len(replaced) else self.newline for i in range(len(new_lines)))
         lines = self.lines[:start] + tuple(new_lines) + self.lines[end:]
-        eols = self.eols[:start] + (nl,) * len(new_lines) + self.eols[end:]
+        eols = self.eols[:start] + new_eols + self.eols[end:]
         return TextFile(lines, eols, self.bom).with_final_newline(had_final)
 
     def with_final_newline(self, wanted: bool) -> TextFile:

@@ -27,7 +27,7 @@ def _is_git_dir(part: str) -> bool:
 
 
 def _refuse(rel: str, why: str) -> PathRefused:
-    return PathRefused(f"refused to write {rel!r}: {why}")
+    return PathRefused(f"{rel!r} may not be written: {why}")
 
 
 def normalize_rel(rel: str) -> str:
@@ -50,7 +50,8 @@ def normalize_rel(rel: str) -> str:
     if any(_is_git_dir(part) for part in parts):
         raise _refuse(rel, "nothing under .git/ may be written")
     if any(_plain(a) == ".github" and _plain(b) == "workflows" for a, b in zip(parts, parts[1:])):
-        raise _refuse(rel, "nothing under .github/workflows/ may be written (workflows run with the repository's secrets)")
+        why = "nothing under .github/workflows/ may be written (workflows run with the repository's secrets)"
+        raise _refuse(rel, why)
     return "/".join(parts)
 
 

@@ -191,6 +191,25 @@ def test_parse_issue_keeps_indented_diff_of_a_list_item_without_its_indent():
     assert task.target_repo == "acme/widgets"
 
 
+def test_parse_issue_last_list_item_instruction_takes_the_fence_below_the_list():
+    body = (
+        "## Task Details\n\n- **Task ID**: patch-3\n- **Instruction**: Apply this patch:\n\n"
+        "```diff\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n```\n\n"
+        '<!-- agent_task_metadata {"task_id": "patch-3"} -->\n'
+    )
+    assert (
+        parse(body).instruction
+        == "Apply this patch:\n\n```diff\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n```"
+    )
+
+
+def test_parse_issue_first_metadata_comment_wins():
+    body = (
+        '<!-- agent_task_metadata {"task_id": "first"} -->\nDo it.\n<!-- agent_task_metadata {"task_id": "second"} -->'
+    )
+    assert parse(body).task_id == "first"
+
+
 def test_parse_issue_labelled_instruction_takes_the_paragraphs_after_it():
     body = (
         "**Task ID:** t-9\n**Instruction:** Fix the flaky test.\n\nIt fails about once in ten runs.\n\n---\nsignature"

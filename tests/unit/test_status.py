@@ -92,6 +92,7 @@ def test_marker_round_trips_through_parse_marker(marker):
         f'{MARKER_PREFIX} {{"task_id": 5, "runner_id": "r", "claimed_at": 1, "state": "working"}} -->',
         f'{MARKER_PREFIX} {{"task_id": "t", "runner_id": "r", "claimed_at": 1, "state": "wor',
         f"{MARKER_PREFIX} [1, 2] -->",
+        f'{MARKER_PREFIX} {{"task_id": "t", "runner_id": "r", "claimed_at": {"9" * 400}, "state": "working"}} -->',
         f"{MARKER_PREFIX} " + "[" * 50_000 + " -->",
     ],
 )
@@ -235,6 +236,12 @@ def test_render_status_long_output_goes_in_a_fence_that_cannot_be_closed_early()
     body = render_status(view(state="failed", message=message))
     assert "Failed: Verification failed: pytest -q exited with 1." in body
     assert "\n````text\n" in body and "<!-- not hidden -->\n````\n" in body
+
+
+def test_render_status_huge_task_id_keeps_the_marker_whole():
+    body = render_status(view(task=replace(TASK, task_id="t" * 1_000_000)))
+    assert len(body) < GITHUB_BODY_LIMIT
+    assert parse_marker(body).runner_id == "runner-a"
 
 
 def test_render_status_stays_under_githubs_limit():

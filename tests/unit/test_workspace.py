@@ -431,6 +431,17 @@ def test_workspace_repairs_a_damaged_mirror(srv: GitServer, ws: GitWorkspace, tm
     assert (checkout.path / "app.py").read_text() == "print('v2')\n"
 
 
+def test_workspace_survives_a_branch_renamed_under_a_cached_one(srv: GitServer, ws: GitWorkspace) -> None:
+    url = srv.clone_url(REPO)
+    srv.push_commit(REPO, "feature", {"a.txt": "1\n"}, "Feature")
+    assert ws.branch_author_email(url, "feature") == "someone.else@example.com"  # now cached in the mirror
+    srv.delete_branch(REPO, "feature")
+    srv.push_commit(REPO, "feature/v2", {"a.txt": "2\n"}, "Feature v2", author="Dana Lee")
+
+    # refs/heads/feature in the mirror blocks refs/heads/feature/v2 until the mirror starts over
+    assert ws.branch_commit_message(url, "feature/v2") == "Feature v2"
+
+
 def test_workspace_parallel_prepares_share_one_mirror(srv: GitServer, tmp_path: Path, home: Path,
                                                       token: str) -> None:
     # two workspaces on one state directory stand for two runner processes

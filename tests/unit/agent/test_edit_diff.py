@@ -60,13 +60,15 @@ def expected_server(**changes: str) -> str:
     return "".join(changes.get(f"l{n}", line) for n, line in enumerate(lines, 1))
 
 
+CHANGED_SERVER_PY = expected_server(l3="line three\nline 3.5\n", l16="line sixteen\n")
+
 # (files before, diff, changed files, {path: content after, None: deleted})
 CASES = {
     "modify, two hunks": (
         {"server.py": SERVER_PY},
         MODIFY,
         ("server.py",),
-        {"server.py": expected_server(l3="line three\nline 3.5\n", l16="line sixteen\n")},
+        {"server.py": CHANGED_SERVER_PY},
     ),
     "new file": ({}, NEW_FILE, ("app/health.py",), {"app/health.py": 'def healthz():\n    return {"ok": True}\n'}),
     "delete": ({"old.txt": "obsolete\nnotes\n"}, DELETE, ("old.txt",), {"old.txt": None}),
@@ -80,17 +82,18 @@ CASES = {
         {"server.py": "# header\n# more header\n" + SERVER_PY},
         MODIFY,
         ("server.py",),
-        {"server.py": "# header\n# more header\n" + expected_server(l3="line three\nline 3.5\n", l16="line sixteen\n")},
+        {"server.py": "# header\n# more header\n" + CHANGED_SERVER_PY},
     ),
     "CRLF file stays CRLF": (
         {"server.py": SERVER_PY.replace("\n", "\r\n").encode()},
         MODIFY,
         ("server.py",),
-        {"server.py": expected_server(l3="line three\nline 3.5\n", l16="line sixteen\n").replace("\n", "\r\n").encode()},
+        {"server.py": CHANGED_SERVER_PY.replace("\n", "\r\n").encode()},
     ),
     "plain diff -u without git headers": (
         {"notes.txt": "a\nb\nc\n"},
-        "--- notes.txt\t2024-05-01 10:00:00\n+++ notes.txt\t2024-05-02 10:00:00\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n",
+        "--- notes.txt\t2024-05-01 10:00:00\n+++ notes.txt\t2024-05-02 10:00:00\n"
+        "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n",
         ("notes.txt",),
         {"notes.txt": "a\nB\nc\n"},
     ),
@@ -108,7 +111,8 @@ CASES = {
     ),
     "no newline at end of file": (
         {"VERSION": "1.0.0"},
-        "--- a/VERSION\n+++ b/VERSION\n@@ -1 +1 @@\n-1.0.0\n\\ No newline at end of file\n+1.1.0\n\\ No newline at end of file\n",
+        "--- a/VERSION\n+++ b/VERSION\n@@ -1 +1 @@\n"
+        "-1.0.0\n\\ No newline at end of file\n+1.1.0\n\\ No newline at end of file\n",
         ("VERSION",),
         {"VERSION": b"1.1.0"},
     ),
@@ -121,7 +125,8 @@ CASES = {
     "rename with a change": (
         {"src/old_name.py": "x = 1\ny = 2\n"},
         "diff --git a/src/old_name.py b/src/new_name.py\nsimilarity index 50%\nrename from src/old_name.py\n"
-        "rename to src/new_name.py\n--- a/src/old_name.py\n+++ b/src/new_name.py\n@@ -1,2 +1,2 @@\n x = 1\n-y = 2\n+y = 3\n",
+        "rename to src/new_name.py\n--- a/src/old_name.py\n+++ b/src/new_name.py\n"
+        "@@ -1,2 +1,2 @@\n x = 1\n-y = 2\n+y = 3\n",
         ("src/old_name.py", "src/new_name.py"),
         {"src/old_name.py": None, "src/new_name.py": "x = 1\ny = 3\n"},
     ),
@@ -160,14 +165,18 @@ def test_apply_unified_diff_failing_hunk_writes_nothing(tmp_path):
     assert "line three" not in (tmp_path / "server.py").read_text()
 
 
+BINARY = "diff --git a/logo.png b/logo.png\nindex 1..2 100644\nBinary files a/logo.png and b/logo.png differ\n"
+SYMLINK = "diff --git a/l b/l\nnew file mode 120000\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n+/etc/passwd\n"
+
+
 @pytest.mark.parametrize(
     "files, diff, reason",
     [
         ({}, MODIFY, "server.py: the diff changes this file, but it does not exist"),
-        ({"app/health.py": "x = 1\n"}, NEW_FILE, "app/health.py: the diff creates this file, but it already exists"),
-        ({"old.txt": "obsolete\nnotes\nmore\n"}, DELETE, "do not remove all of its lines"),
-        ({"logo.png": "x"}, "diff --git a/logo.png b/logo.png\nindex 1..2 100644\nBinary files a/logo.png and b/logo.png differ\n", "binary patches is not supported"),
-        ({}, "diff --git a/l b/l\nnew file mode 120000\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n+/etc/passwd\n", "file mode 120000"),
+        ({"app/health.py": "x = 1\n"}, NEW_FILE, "app/health.py: the diff creates this file, but it already"),
+        ({"old.txt": "obsolete\nnotes\nmore\n"}, DELETE, "do not remove all its lines"),
+        ({"logo.png": "x"}, BINARY, "binary patches is not supported"),
+        ({}, SYMLINK, "file mode 120000"),
         ({}, "Some text\n@@ -1 +1 @@\n-a\n+b\n", "comes before any file header"),
     ],
     ids=["missing file", "create existing", "partial delete", "binary", "symlink", "no header"],
@@ -196,7 +205,10 @@ def test_apply_unified_diff_without_line_numbers_must_match_once(tmp_path):
 
 
 def test_apply_unified_diff_sets_the_executable_bit(tmp_path):
-    diff = "diff --git a/run.sh b/run.sh\nnew file mode 100755\n--- /dev/null\n+++ b/run.sh\n@@ -0,0 +1,2 @@\n+#!/bin/sh\n+echo hi\n"
+    diff = (
+        "diff --git a/run.sh b/run.sh\nnew file mode 100755\n--- /dev/null\n+++ b/run.sh\n"
+        "@@ -0,0 +1,2 @@\n+#!/bin/sh\n+echo hi\n"
+    )
     apply_unified_diff(tmp_path, diff)
     assert (tmp_path / "run.sh").stat().st_mode & 0o100
 

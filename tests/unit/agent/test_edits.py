@@ -53,7 +53,8 @@ PARSE_CASES = {
         "",
     ),
     "backticked filename with colon": (
-        "Change `src/app.py`:\n`src/app.py`:\n```py\n<<<<<<< SEARCH\nimport os\n=======\nimport re\n>>>>>>> REPLACE\n```",
+        "Change `src/app.py`:\n`src/app.py`:\n"
+        "```py\n<<<<<<< SEARCH\nimport os\n=======\nimport re\n>>>>>>> REPLACE\n```",
         [("src/app.py", "import os\n", "import re\n")],
         "Change `src/app.py`:",
     ),
@@ -76,7 +77,8 @@ PARSE_CASES = {
     ),
     "second block without a name reuses the previous file": (
         "src/app.py\n```python\n<<<<<<< SEARCH\nimport os\n=======\nimport re\n>>>>>>> REPLACE\n```\n\n"
-        "And the class:\n```python\n<<<<<<< SEARCH\nclass Config:\n=======\nclass Settings:\n>>>>>>> REPLACE\n```\n",
+        "And the class:\n"
+        "```python\n<<<<<<< SEARCH\nclass Config:\n=======\nclass Settings:\n>>>>>>> REPLACE\n```\n",
         [("src/app.py", "import os\n", "import re\n"), ("src/app.py", "class Config:\n", "class Settings:\n")],
         "And the class:",
     ),
@@ -104,7 +106,10 @@ def test_parse_reply_reads_blocks_and_summary(reply, blocks, summary):
 
 
 def test_parse_reply_keeps_explanatory_code_in_the_summary():
-    reply = "Run it with:\n```bash\npython -m app\n```\nsrc/app.py\n```python\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n```"
+    reply = (
+        "Run it with:\n```bash\npython -m app\n```\n"
+        "src/app.py\n```python\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n```"
+    )
     parsed = parse_reply(reply)
     assert parsed.summary == "Run it with:\n```bash\npython -m app\n```"
     assert parsed.blocks[0].path == "src/app.py"
@@ -115,7 +120,7 @@ def test_parse_reply_keeps_explanatory_code_in_the_summary():
     [
         ("src/app.py\n```python\n<<<<<<< SEARCH\nimport os\n=======\nimport re\n", "has no `>>>>>>> REPLACE`"),
         ("src/app.py\n<<<<<<< SEARCH\nimport os\n>>>>>>> REPLACE\n", "has no `=======`"),
-        ("Here it is:\n```python\n<<<<<<< SEARCH\nimport os\n=======\nimport re\n>>>>>>> REPLACE\n```", "has no file name"),
+        ("Here it is:\n```python\n<<<<<<< SEARCH\nimport os\n=======\nimport re\n>>>>>>> REPLACE\n```", "no file name"),
     ],
     ids=["cut off", "no divider", "no file name"],
 )
@@ -161,7 +166,7 @@ APPLY_CASES = {
         {"src/app.py": APP_PY},
         [block("src/app.py", 'path = os.environ.get("APP_CONFIG")\nreturn path\n', 'return os.environ["APP_CONFIG"]\n')],
         "src/app.py",
-        APP_PY.replace('        path = os.environ.get("APP_CONFIG")\n        return path\n', '        return os.environ["APP_CONFIG"]\n'),
+        APP_PY.replace('path = os.environ.get("APP_CONFIG")\n        return path', 'return os.environ["APP_CONFIG"]'),
     ),
     "SEARCH indented too far": (
         {"src/app.py": APP_PY},
@@ -189,7 +194,10 @@ APPLY_CASES = {
     ),
     "two blocks on the same file, the second sees the first": (
         {"src/app.py": APP_PY},
-        [block("src/app.py", "import os\n", "import os\nimport sys\n", 1), block("src/app.py", "import sys\n", "import sys  # cli\n", 2)],
+        [
+            block("src/app.py", "import os\n", "import os\nimport sys\n", 1),
+            block("src/app.py", "import sys\n", "import sys  # cli\n", 2),
+        ],
         "src/app.py",
         APP_PY.replace("import os\n", "import os\nimport sys  # cli\n"),
     ),
@@ -290,7 +298,7 @@ def test_apply_blocks_says_when_the_change_is_already_there(tmp_path):
     [
         ({}, block("missing.py", "x\n", "y\n"), "missing.py does not exist. To create it"),
         ({"a.py": "x = 1\n"}, block("a.py", "", "y = 2\n"), "a.py already exists and is not empty"),
-        ({"logo.png": b"\x89PNG\r\n\x1a\n\x00\x00"}, block("logo.png", "PNG\n", "GIF\n"), "logo.png is a binary file"),
+        ({"logo.png": b"\x89PNG\r\n\x1a\n\x00\x00"}, block("logo.png", "PNG\n", "GIF\n"), "logo.png is a binary"),
         ({"pkg/mod.py": "x\n"}, block("pkg", "x\n", "y\n"), "pkg is not a regular file"),
         ({"README.md": "x\n"}, block("README.md/notes.md", "", "y\n"), "README.md is a file, not a directory"),
     ],
@@ -305,7 +313,10 @@ def test_apply_blocks_explains_files_it_cannot_edit(tmp_path, files, edit, reaso
 
 def test_apply_reply_applies_blocks_and_reports_parse_problems(tmp_path):
     write(tmp_path, {"a.py": "x = 1\n"})
-    reply = "a.py\n```python\n<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n```\n\n```python\n<<<<<<< SEARCH\ny\n"
+    reply = (
+        "a.py\n```python\n<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n```\n\n"
+        "```python\n<<<<<<< SEARCH\ny\n"
+    )
     result = apply_reply(tmp_path, parse_reply(reply))
     assert (tmp_path / "a.py").read_text() == "x = 2\n"
     assert not result.ok
@@ -352,7 +363,10 @@ def test_apply_instruction_edits_is_all_or_nothing(tmp_path):
 
 def test_apply_instruction_edits_refuses_workflows_before_writing(tmp_path):
     write(tmp_path, {"a.py": "x\n"})
-    instruction = "a.py\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n\n.github/workflows/ci.yml\n<<<<<<< SEARCH\n=======\non: push\n>>>>>>> REPLACE\n"
+    instruction = (
+        "a.py\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n\n"
+        ".github/workflows/ci.yml\n<<<<<<< SEARCH\n=======\non: push\n>>>>>>> REPLACE\n"
+    )
     with pytest.raises(PathRefused):
         apply_instruction_edits(tmp_path, instruction)
     assert (tmp_path / "a.py").read_text() == "x\n"
