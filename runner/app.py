@@ -48,6 +48,8 @@ def build(settings: Settings, stop: threading.Event | None = None) -> App:
                       user_agent=f"{settings.name} (agent-runner/{__version__})")
     hub = GitHubHub(rest, kv=journal.kv)
     workspace = GitWorkspace(settings.state_dir, token, author_name=settings.name)
+    # Checkouts left by a crashed process; recent ones may belong to a replica sharing the state dir.
+    workspace.prune_checkouts(older_than=2 * settings.task_timeout)
     planner = Planner(settings, model_factory(settings))
     pipeline = Pipeline(settings, hub, workspace, planner, journal, should_stop=stop.is_set)
     poller = Poller(rest, settings.dispatch_repo, settings.label)

@@ -36,8 +36,6 @@ BASE_CONFIG = (("gc.autoDetach", "false"),  # auto-gc runs inside the mirror loc
                ("commit.gpgSign", "false"),
                ("credential.helper", ""))
 
-KINDS = ("timeout", "auth", "forbidden", "not_found", "network", "missing_ref", "rejected",
-         "remote_rejected", "local")
 PUSH_ONLY = ("rejected", "remote_rejected")
 _PATTERNS = (  # first match wins; git runs with LC_ALL=C so its messages are English
     ("local", r"Unable to create '[^']*\.lock': File exists"),  # left by a killed git: repairable
@@ -57,7 +55,9 @@ _PATTERNS = (  # first match wins; git runs with LC_ALL=C so its messages are En
 
 @dataclass
 class GitError(Exception):
-    """A git command failed. ``detail`` is git's own words with every secret scrubbed out."""
+    """A git command failed. ``detail`` is git's own words with every secret scrubbed out. ``kind`` is
+    one of timeout, auth, forbidden, not_found, network, missing_ref, rejected, remote_rejected (the
+    last two for pushes only) or local (anything else: a damaged repository, a ref conflict, ...)."""
 
     kind: str
     command: str  # e.g. "fetch"
@@ -168,6 +168,8 @@ class GitRunner:
             raise GitError("local", args[0], "the `git` program was not found on PATH") from exc
         if status in ok:
             return status, out
+        if status == 127 and "git" in err and "No such file" in err:  # from `env`: no git on PATH
+            raise GitError("local", args[0], "the `git` program (2.31 or newer) was not found on PATH")
         secrets = secrets_of(token) if token else ()
         kind = classify(err, args[0])
         detail = f"no answer within {self.timeout:g} s" if kind == "timeout" else scrub(_summary(err), secrets)

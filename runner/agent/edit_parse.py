@@ -18,6 +18,7 @@ FENCE = re.compile(r"^\s*(`{3,}|~{3,})([^`]*)$")
 _LABEL = re.compile(r"^(?:file ?name|file|path)\s*:\s*", re.IGNORECASE)
 _LIST_MARK = re.compile(r"^(?:[-*]\s+|\d+[.)]\s+)")
 _NOTE = re.compile(r"\s+\((?:new|new file|created?|updated?|modified)\)$", re.IGNORECASE)
+_BACKTICKED = re.compile(r"`([^`\s]+)`")
 _PATH_CHARS = re.compile(r"^[\w.@+~,=/-]+$")
 _BARE_NAMES = frozenset(
     "makefile dockerfile containerfile procfile gemfile rakefile jenkinsfile vagrantfile brewfile "
@@ -64,7 +65,11 @@ def filename_from_line(line: str) -> str | None:
         if name == before:
             break
     name = name.replace("\\_", "_").replace("\\", "/")  # markdown-escaped underscores, Windows paths
-    return name if _plausible_path(name) else None
+    if _plausible_path(name):
+        return name
+    # "In `src/app.py`:" -- a sentence naming exactly one path in backticks
+    quoted = [q for q in _BACKTICKED.findall(line) if _plausible_path(q)]
+    return quoted[0] if len(quoted) == 1 else None
 
 
 def _plausible_path(name: str) -> bool:

@@ -58,6 +58,12 @@ PARSE_CASES = {
         [("src/app.py", "import os\n", "import re\n")],
         "Change `src/app.py`:",
     ),
+    "filename in a sentence": (
+        "Now the config loader. In `src/app.py`:\n```python\n<<<<<<< SEARCH\nimport os\n=======\nimport re\n"
+        ">>>>>>> REPLACE\n```",
+        [("src/app.py", "import os\n", "import re\n")],
+        "",
+    ),
     "markdown heading filename": (
         "### src/app.py\n```python\n<<<<<<< SEARCH\nimport os\n=======\nimport re\n>>>>>>> REPLACE\n```",
         [("src/app.py", "import os\n", "import re\n")],
@@ -120,7 +126,7 @@ def test_parse_reply_keeps_explanatory_code_in_the_summary():
     [
         ("src/app.py\n```python\n<<<<<<< SEARCH\nimport os\n=======\nimport re\n", "has no `>>>>>>> REPLACE`"),
         ("src/app.py\n<<<<<<< SEARCH\nimport os\n>>>>>>> REPLACE\n", "has no `=======`"),
-        ("Here it is:\n```python\n<<<<<<< SEARCH\nimport os\n=======\nimport re\n>>>>>>> REPLACE\n```", "no file name"),
+        ("Here it is:\n```python\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n```", "has no file name"),
     ],
     ids=["cut off", "no divider", "no file name"],
 )
