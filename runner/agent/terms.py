@@ -48,3 +48,22 @@ def path_words(path: str) -> str:
     """A path as text for tokenizing: separators and the extension become spaces."""
     stem = path.rsplit(".", 1)[0] if "." in path.rsplit("/", 1)[-1] else path
     return re.sub(r"[/\\.\-]", " ", stem)
+
+
+_SPLIT_MEMO: dict[str, tuple[str, ...]] = {}
+_MEMO_LIMIT = 500_000
+
+
+def tokenize_cached(text: str) -> list[str]:
+    """``tokenize`` with the split of each distinct identifier memoized: a repository repeats the same
+    few thousand names millions of times, which makes tokenizing it several times faster."""
+    out: list[str] = []
+    memo = _SPLIT_MEMO
+    if len(memo) > _MEMO_LIMIT:  # bound the memory a long-running runner can spend on this
+        memo.clear()
+    for identifier in _IDENTIFIER.findall(text):
+        tokens = memo.get(identifier)
+        if tokens is None:
+            tokens = memo[identifier] = tuple(tokenize(identifier))
+        out.extend(tokens)
+    return out
