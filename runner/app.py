@@ -33,7 +33,7 @@ def model_factory(settings: Settings):
     def make():
         from runner.agent.model import LiteLLMModel
 
-        return LiteLLMModel(settings)
+        return LiteLLMModel(settings, timeout=settings.model_timeout)
 
     return make
 

@@ -53,6 +53,6 @@ def _label(hub, repo: str, name: str) -> str:
 def _model(settings: Settings) -> str:
     from runner.agent.model import LiteLLMModel
 
-    reply = LiteLLMModel(settings).complete([{"role": "user", "content": "Reply with the word ok."}])
+    reply = LiteLLMModel(settings, timeout=settings.model_timeout).complete([{"role": "user", "content": "Reply with the word ok."}])
     cost = "cost unknown" if reply.usage.cost_usd is None else f"${reply.usage.cost_usd:.5f}"
     return f"answered ({reply.usage.tokens_in} tokens in, {reply.usage.tokens_out} out, {cost})"

@@ -41,6 +41,7 @@ class Settings:
     fallback_models: tuple[str, ...] = ()
     max_cost_usd: float = 2.0
     max_turns: int = 6
+    model_timeout: float = 600.0  # seconds one model call may take (local models can be slow)
     verify_command: str | None = None
     verify_timeout: float = 600.0
     min_permission: str = "write"
@@ -186,6 +187,7 @@ def _agent(r: _Reader) -> dict[str, Any]:
         fallback_models=tuple(m.strip() for m in fallbacks.split(",") if m.strip()) if fallbacks else (),
         max_cost_usd=r.number("AGENT_MAX_COST_USD", 2.0, "2.00"),
         max_turns=r.integer("AGENT_MAX_TURNS", 6, "6"),
+        model_timeout=r.number("AGENT_MODEL_TIMEOUT", 600.0, "600", minimum=1),
         verify_command=r.text("AGENT_VERIFY_COMMAND"),
         verify_timeout=r.number("AGENT_VERIFY_TIMEOUT", 600.0, "600", minimum=1),
         context_tokens=r.integer("AGENT_CONTEXT_TOKENS", 24000, "24000", minimum=1000),

@@ -142,7 +142,7 @@ class Pipeline:
 
     def _commit_and_push(self, run: _Run, checkout: Checkout, repo: RepoInfo, result: ChangeResult) -> None:
         message = render_commit_message(run.task, summary=result.summary, runner_name=self.s.name)
-        if self.ws.commit(checkout, message) is None:
+        if self.ws.commit(checkout, message, list(result.changed_files) or None) is None:
             raise TaskFailed("The change is empty: applying it left the repository as it was. "
                              "Check that the instruction asks for a change that is not already there.")
         self.steps.read("push", lambda: self.ws.push(checkout, run.branch, repo.clone_url))

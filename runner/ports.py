@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 
@@ -127,8 +128,8 @@ class Workspace(Protocol):
 
     def remote_branch_sha(self, clone_url: str, branch: str) -> str | None: ...
     def prepare(self, task_id: str, clone_url: str, base_branch: str) -> Checkout: ...
-    def commit(self, checkout: Checkout, message: str) -> str | None:
-        """Commit every change in the checkout; None when there is nothing to commit."""
+    def commit(self, checkout: Checkout, message: str, paths: Sequence[str] | None = None) -> str | None:
+        """Commit the changes to ``paths`` (every change when None); None when nothing changed."""
     def push(self, checkout: Checkout, branch: str, clone_url: str) -> None:
         """Push HEAD to ``branch``; never forces over commits the runner did not write."""
     def branch_commit_message(self, clone_url: str, branch: str) -> str | None:

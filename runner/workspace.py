@@ -13,7 +13,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Sequence, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -81,11 +81,12 @@ class GitWorkspace:
         check_branch(base_branch)
         return self._with_repair(clone_url, lambda: self._prepare_once(task_id, clone_url, base_branch))
 
-    def commit(self, checkout: Checkout, message: str) -> str | None:
-        """Commit every change in the checkout as the runner; None when there is nothing to commit."""
+    def commit(self, checkout: Checkout, message: str, paths: Sequence[str] | None = None) -> str | None:
+        """Commit the changes to ``paths`` (all changes when None) as the runner; None when there is
+        nothing to commit. Naming the paths keeps what a verify command left behind out of the PR."""
         if not message.strip():
             raise ValueError("a commit needs a message")
-        return self._guard(None, lambda: self._commit(checkout.path, message))
+        return self._guard(None, lambda: self._commit(checkout.path, message, paths))
 
     def push(self, checkout: Checkout, branch: str, clone_url: str) -> None:
         """Push HEAD to ``branch``; never forces over commits the runner did not write."""
@@ -133,8 +134,10 @@ class GitWorkspace:
             raise
         return Checkout(path=path, base_branch=base_branch, base_sha=sha)
 
-    def _commit(self, path: Path, message: str) -> str | None:
-        self._git.run(["add", "--all"], cwd=path)
+    def _commit(self, path: Path, message: str, paths: Sequence[str] | None) -> str | None:
+        # literal pathspecs: a file named "*.py" is that file, not a glob
+        specs = ["--", *(f":(literal){p}" for p in paths)] if paths else []
+        self._git.run(["add", "--all", *specs], cwd=path)
         changed, _ = self._git.run(["diff", "--cached", "--quiet"], cwd=path, ok=(0, 1))
         if not changed:
             return None

@@ -29,6 +29,7 @@ _EXCERPT_MIN = 400  # below this a cut-down file says too little to be worth its
 _FENCE_OVERHEAD = 12  # path line, fences, language tag
 _SECTION_OVERHEAD = 16  # headings and blank lines between blocks
 _BACKTICKS = re.compile(r"`{3,}")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,18 @@ def build_context(root: Path, instruction: str, budget_tokens: int) -> ContextBu
     repo_map = _repo_map(files, ranking, _map_budget(remaining))
     remaining -= count_tokens(_MAP_HEADING + repo_map) if repo_map else 0
     chosen = _fill(files, ranking, instruction, remaining - _SECTION_OVERHEAD)
-    while True:  # the per-block counts above leave out separators: check the real total
+    while True:  # the per-part counts above leave out separators: check the real total
         bundle = ContextBundle(repo_map, chosen, instructions, 0, ranking.paths)
         used = count_tokens(render_context(bundle)) + (count_tokens(instructions) if instructions else 0)
-        if used <= budget_tokens or not chosen:
+        if used <= budget_tokens or not (chosen or repo_map or instructions):
             return ContextBundle(repo_map, chosen, instructions, used, ranking.paths)
-        chosen = chosen[:-1]
+        # Over budget (only ever by a few tokens, or with a tiny budget): shed the least useful part.
+        if chosen:
+            chosen = chosen[:-1]
+        elif repo_map:
+            repo_map = ""
+        else:
+            instructions = None
 
 
 _MAP_HEADING = "## Repository map\n\n"
@@ -70,7 +77,7 @@ def render_context(bundle: ContextBundle) -> str:
     if bundle.repo_map:
         parts.append(_MAP_HEADING + _fenced(bundle.repo_map, "text"))
     if bundle.files:
-        parts.append("## Files\n")
+        parts.append("## Files")
         parts.extend(_file_block(path, text) for path, text in bundle.files)
     return "\n\n".join(parts)
 
@@ -104,9 +111,10 @@ def _block_cost(path: str, text: str, budget: int) -> int | None:
 
 
 def _excerpt_for(path: str, text: str, ranking: Ranking, instruction: str, budget: int) -> str | None:
-    mentioned = {name for name in ranking.names.get(path, set()) if name in instruction}
-    part = excerpt(path, text, ranking.query_terms, mentioned, min(budget, budget // 2 + _EXCERPT_MIN) - _FENCE_OVERHEAD)
-    return part
+    """An excerpt taking about half the remaining budget, so other relevant files still fit."""
+    mentioned = ranking.names.get(path, set()) & set(_IDENTIFIER.findall(instruction))
+    share = min(budget, budget // 2 + _EXCERPT_MIN) - _FENCE_OVERHEAD
+    return excerpt(path, text, ranking.query_terms, mentioned, share)
 
 
 def _repo_map(files: dict[str, str], ranking: Ranking, budget: int) -> str:

@@ -34,7 +34,7 @@ _NEIGHBOUR_SHARE, _NEIGHBOUR_SOURCES = 0.1, 5
 _SIDE_DIRS = frozenset({"doc", "docs", "documentation", "example", "examples", "script", "scripts",
                         "tools", "utils", "benchmark", "benchmarks", "bench", "contrib", "demo", "demos"})
 _TEST_DIRS = frozenset({"test", "tests", "testing", "spec", "specs", "__tests__"})
-_SIDE_FACTOR, _TEST_FACTOR = 0.6, 0.8
+_SIDE_FACTOR, _TEST_FACTOR = 0.6, 0.5
 
 
 @dataclass(frozen=True)

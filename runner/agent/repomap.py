@@ -79,9 +79,10 @@ def _python_definitions(tree: ast.Module) -> list[Definition]:
     found: list[Definition] = []
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
-            methods = tuple(
+            # dict.fromkeys: @overload and property setters repeat a name; list it once.
+            methods = tuple(dict.fromkeys(
                 child.name for child in node.body if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
-            )
+            ))
             found.append(Definition(node.name, "class", node.lineno, methods))
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             found.append(Definition(node.name, "def", node.lineno))

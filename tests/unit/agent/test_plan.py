@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -282,9 +283,10 @@ def test_planner_uses_repo_verify_command_with_real_run(tmp_path: Path) -> None:
 
 
 def test_planner_default_context_sends_repo_code_and_agents_md(tmp_path: Path) -> None:
-    pytest.importorskip("runner.agent.context")
     checkout = repo(tmp_path)
     (tmp_path / "AGENTS.md").write_text("Always add type hints.\n")
+    for argv in (["git", "init", "-q"], ["git", "add", "-A"]):  # context reads the files git tracks
+        subprocess.run(argv, cwd=tmp_path, check=True, capture_output=True, timeout=30)
     model = FakeModel([GOOD])
 
     Planner(Settings(github_token="ghp_test", dispatch_repo="acme/agent-tasks"), model.factory())(make_task(), checkout)

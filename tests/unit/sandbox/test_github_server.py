@@ -569,6 +569,9 @@ def test_github_server_callbacks_see_each_request_before_and_after(gh: FakeGitHu
     gh.on_request(lambda r: seen.append(("before", r.path, r.status)))
     gh.after_request(lambda r: seen.append(("after", r.path, r.status)))
     api.get(f"{gh.url}/repos/acme/tasks")
+    deadline = time.monotonic() + 5  # "after" runs once the answer is written, maybe after the client read it
+    while len(seen) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
 
     assert seen == [("before", "/repos/acme/tasks", None), ("after", "/repos/acme/tasks", 200)]
 
