@@ -16,7 +16,7 @@ from typing import Any
 from runner.authz import authorize
 from runner.config import Settings
 from runner.dispatch import branch_name, parse_issue
-from runner.errors import Interrupted, TaskFailed, TaskRefused, TransientError
+from runner.errors import Interrupted, RunnerError, TaskFailed, TaskRefused, TransientError
 from runner.ports import ChangeResult, Checkout, Hub, PullRequest, RepoInfo, Task, Usage, Workspace
 from runner.state import Journal, TaskRecord
 from runner.status import (MARKER_PREFIX, StatusView, pr_title, render_commit_message, render_pr_body,
@@ -72,6 +72,15 @@ class Pipeline:
         except TransientError as fault:
             self._defer(run, fault)
             raise
+        except RunnerError as refused:  # GitHub said no (4xx): retrying the same request cannot help
+            log.warning("task failed on a GitHub answer: %s", refused, extra=extra)
+            return self._end(run, "failed", f"GitHub refused a request: {refused}. Fix the cause, then "
+                                            f"remove the `{self.s.failed_label}` label to try again.")
+        except Exception as bug:  # noqa: BLE001 - a bug must end in a clear state, not an endless retry
+            log.exception("task crashed", extra=extra)
+            return self._end(run, "failed", f"The runner hit an internal error ({type(bug).__name__}); its "
+                                            f"log has the details. Remove the `{self.s.failed_label}` "
+                                            "label to try again.")
         return self._end(run, "done", None)
 
     def _start(self, task: Task, issue: dict[str, Any]) -> _Run:
@@ -116,8 +125,8 @@ class Pipeline:
         """The branch exists: accept it only if it is this task's earlier push, by this runner."""
         message = self.ws.branch_commit_message(repo.clone_url, run.branch) or ""
         ours = f"Agent-Task-Id: {run.task.task_id}" in message
-        author = getattr(self.ws, "branch_author_email", lambda *_: None)(repo.clone_url, run.branch)
-        if not ours or (author and author != getattr(self.ws, "author_email", author)):
+        author = self.ws.branch_author_email(repo.clone_url, run.branch)
+        if not ours or author != self.ws.author_email:
             raise TaskFailed(
                 f"The branch `{run.branch}` already exists in {run.task.target_repo} and its newest commit "
                 "was not written by this runner for this task. The runner will not overwrite it: delete the "

@@ -126,6 +126,8 @@ class Hub(Protocol):
 class Workspace(Protocol):
     """Git on the runner's side: a mirror cache per target repo and throwaway task checkouts."""
 
+    author_email: str  # the runner's commit identity: tells its own pushes from anyone else's
+
     def remote_branch_sha(self, clone_url: str, branch: str) -> str | None: ...
     def prepare(self, task_id: str, clone_url: str, base_branch: str) -> Checkout: ...
     def commit(self, checkout: Checkout, message: str, paths: Sequence[str] | None = None) -> str | None:
@@ -134,6 +136,8 @@ class Workspace(Protocol):
         """Push HEAD to ``branch``; never forces over commits the runner did not write."""
     def branch_commit_message(self, clone_url: str, branch: str) -> str | None:
         """Message of the branch tip (fetched into the mirror), None if the branch is absent."""
+    def branch_author_email(self, clone_url: str, branch: str) -> str | None:
+        """Author email of the branch tip, None if the branch is absent."""
     def cleanup(self, checkout: Checkout) -> None: ...
 
 
