@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -124,6 +125,7 @@ class World:
                                 stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         log.close()  # the child holds its own copy
         self.procs.append(proc)
+        _LIVE_PROCS.add(proc)
         return proc
 
     def cli(self, *args: str, timeout: float = 300, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -148,12 +150,22 @@ class World:
 
 
 @contextlib.contextmanager
-def world(*, files: dict[str, str] | None = None, keep: bool = False) -> Iterator[World]:
-    """Servers up, repos made, ``alice`` a writer on the dispatch repo; everything gone afterwards."""
-    tmp = Path(tempfile.mkdtemp(prefix="agent-runner-bench-"))
-    (tmp / "home").mkdir()
-    w: World | None = None
+def scratch_dir(prefix: str = "agent-runner-bench-", where: Path | None = None) -> Iterator[Path]:
+    """A temporary directory, removed afterwards, and by ``cleanup_on_signals`` on an interruption."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=where))
+    _LIVE_DIRS.add(tmp)
     try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _LIVE_DIRS.discard(tmp)
+
+
+@contextlib.contextmanager
+def world(*, files: dict[str, str] | None = None) -> Iterator[World]:
+    """Servers up, repos made, ``alice`` a writer on the dispatch repo; everything gone afterwards."""
+    with scratch_dir() as tmp:
+        (tmp / "home").mkdir()
         with GitServer(tmp / "git", token=TOKEN) as git, FakeGitHub(token=TOKEN) as gh:
             clone = git.create_repo(TARGET, files=files or {"app.py": APP_PY, "README.md": "# widgets\n"})
             gh.add_repo(TARGET, clone_url=clone, default_branch="main")
@@ -167,11 +179,25 @@ def world(*, files: dict[str, str] | None = None, keep: bool = False) -> Iterato
             finally:
                 for proc in w.procs:
                     stop(proc)
-    finally:
-        if keep:
-            print(f"kept {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+
+_LIVE_PROCS: set[subprocess.Popen[str]] = set()
+_LIVE_DIRS: set[Path] = set()
+
+
+def cleanup_on_signals() -> None:
+    """On SIGTERM or SIGINT kill every runner a bench started and remove its directories, then exit
+    (runners live in their own sessions, so they would otherwise outlive an interrupted bench)."""
+    def handle(signum: int, _frame: object) -> None:
+        for proc in list(_LIVE_PROCS):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        for path in list(_LIVE_DIRS):
+            shutil.rmtree(path, ignore_errors=True)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
 
 
 def stop(proc: subprocess.Popen[str], grace: float = 10.0) -> int | None:
@@ -185,17 +211,31 @@ def stop(proc: subprocess.Popen[str], grace: float = 10.0) -> int | None:
             pass
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # git children a killed runner may leave behind
+    _LIVE_PROCS.discard(proc)
     return proc.wait()
 
 
 # -- reading the fake GitHub's traffic ------------------------------------------------------------
 
+_ISSUE_LIST = re.compile(rf"/repos/{re.escape(DISPATCH)}/issues|/repositories/\d+/issues")
+_COMMENT_LISTING = re.compile(r"/repos/[^/]+/[^/]+/issues/comments|/repositories/\d+/issues/comments")
+
+
+def is_issue_poll(req: RecordedRequest) -> bool:
+    """The runner's poll for work: the dispatch repo's issue list (later pages go by repo id)."""
+    return req.method == "GET" and bool(_ISSUE_LIST.fullmatch(req.path))
+
+
 def is_poll(req: RecordedRequest) -> bool:
-    """The runner's poll: the dispatch repo's issue list (pages after the first go by repo id)."""
-    if req.method != "GET":
-        return False
-    return req.path == f"/repos/{DISPATCH}/issues" or (req.path.startswith("/repositories/")
-                                                        and req.path.endswith("/issues"))
+    """Anything the runner reads on every tick rather than for a task: the issue list, and each
+    watched repository's comments updated since its last look (``/agent`` follow-ups, cancels)."""
+    return is_issue_poll(req) or (req.method == "GET" and bool(_COMMENT_LISTING.fullmatch(req.path))
+                                  and "since" in req.query)
+
+
+def poll_key(req: RecordedRequest) -> str:
+    """What an ETag belongs to: the path and the whole query."""
+    return req.path + "?" + "&".join(f"{k}={v}" for k, v in sorted(req.query.items()))
 
 
 def charged(req: RecordedRequest) -> bool:
@@ -235,10 +275,10 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def rss_mb(pid: int) -> float:
-    """Resident set size of a live process, from /proc (Linux)."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident set size of a live process from /proc (Linux); ``VmHWM``: its peak so far."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024.0
     return math.nan
 

@@ -17,8 +17,8 @@ import subprocess
 import sys
 import time
 
-from common import (DISPATCH, bench_line, header, is_poll, percentile, rss_mb, stop, table, wait_until,
-                    world)
+from common import (DISPATCH, bench_line, cleanup_on_signals, header, is_issue_poll, percentile, rss_mb, stop, table,
+                    wait_until, world)
 
 FIRST_POLL_TARGET_S, IDLE_RSS_TARGET_MB = 1.0, 80.0
 INTERVAL = 1.0
@@ -39,7 +39,7 @@ def first_polls(runs: int, polls: int) -> tuple[list[float], float, int]:
             before = len(w.gh.requests)
             started = time.monotonic()
             proc = w.spawn("run", AGENT_POLL_INTERVAL=str(INTERVAL))
-            poll_times = lambda: [r.time for r in w.gh.requests[before:] if is_poll(r)]  # noqa: E731
+            poll_times = lambda: [r.time for r in w.gh.requests[before:] if is_issue_poll(r)]  # noqa: E731
             first = wait_until(poll_times, 30, 0.005, "the first poll")[0]
             times.append(first - started)
             if i == runs - 1:
@@ -66,6 +66,7 @@ def main() -> int:
     p.add_argument("--polls", type=int, default=10, help="polls before reading the idle RSS")
     p.add_argument("--smoke", action="store_true", help="CI: 2 starts, 3 polls, no LiteLLM baseline")
     args = p.parse_args()
+    cleanup_on_signals()
     runs, polls = (2, 3) if args.smoke else (args.runs, args.polls)
     header("startup", "python bench/startup.py" + (" --smoke" if args.smoke else ""))
 

@@ -1,4 +1,4 @@
-"""Command line: ``run [--once]``, ``check``, ``status [--json]``, ``demo``. Exit codes as in the contract."""
+"""Command line: ``run [--once]``, ``check``, ``status [--json]``, ``demo``, ``worker``. Exit codes: the contract."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     demo = sub.add_parser("demo", help="the whole flow against local stand-ins; no credentials needed")
     demo.add_argument("--keep", action="store_true", help="keep the demo's temporary directory")
+    sub.add_parser("worker", help="queue mode (AGENT_QUEUE_URL): run tasks from the queue; start any number")
     return p
 
 
@@ -49,7 +50,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_checks(settings)
     if command == "status":
         return show_status(settings, as_json=args.json)
+    if command == "worker":
+        return worker(settings)
     return run(settings, once=getattr(args, "once", False))
+
+
+def worker(settings: config.Settings) -> int:
+    if not settings.queue_url:
+        print("agent-runner: bad configuration:\n  - AGENT_QUEUE_URL: required by `worker` "
+              "(example: AGENT_QUEUE_URL=redis://localhost:6379/0)", file=sys.stderr)
+        return 2
+    from runner.queue.worker import run_worker
+
+    return run_worker(settings)
 
 
 def run(settings: config.Settings, *, once: bool) -> int:
@@ -60,7 +73,26 @@ def run(settings: config.Settings, *, once: bool) -> int:
     if once:
         return app.service.run_once()
     install_signals(app.service.request_stop)
-    return app.service.run_forever()
+    try:
+        listener = start_listener(settings, app)
+    except OSError as fault:
+        print(f"agent-runner: AGENT_HTTP_PORT: cannot listen on {settings.http_host}:{settings.http_port}: "
+              f"{fault.strerror or fault} (example: AGENT_HTTP_PORT=8080)", file=sys.stderr)
+        return 2
+    try:
+        return app.service.run_forever()
+    finally:
+        if listener is not None:
+            listener.stop()
+
+
+def start_listener(settings: config.Settings, app):
+    """The HTTP listener (docs/http.md) when AGENT_HTTP_PORT is set, else None. OSError: port taken."""
+    if app.http is None:
+        if settings.webhook_secret:
+            log.warning("AGENT_WEBHOOK_SECRET is set but AGENT_HTTP_PORT is not: no listener, webhooks go nowhere")
+        return None
+    return app.http.listen(app.service).start()
 
 
 def install_signals(request_stop) -> None:
@@ -83,10 +115,13 @@ def show_status(settings: config.Settings, *, as_json: bool) -> int:
     if not settings.db_path.exists():
         print("[]" if as_json else f"no journal yet at {settings.db_path}")
         return 0
-    records = Journal(settings.db_path).tasks()
-    if as_json:
-        print(json.dumps([r.as_dict() for r in records], indent=2, default=str))
+    journal = Journal(settings.db_path)
+    if as_json:  # exactly what GET /tasks answers
+        from runner.http.tasks import task_views
+
+        print(json.dumps(task_views(journal), indent=2))
         return 0
+    records = journal.tasks()
     if not records:
         print("no tasks yet")
     for r in records:

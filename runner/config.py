@@ -51,6 +51,8 @@ class Settings:
     runner_id: str = "agent-runner"
     task_timeout: float = 3600.0
     branch_prefix: str = "agent-task-"
+    github_timeout: float = 30.0  # seconds one GitHub REST request may take before it counts as failed
+    secondary_wait: float = 60.0  # seconds to wait after a secondary rate limit that gave no retry-after
     log_level: str = "INFO"
     log_format: str = "text"
     context_tokens: int = 24000  # prompt budget for code context (fits a 32k-token window)
@@ -60,6 +62,8 @@ class Settings:
     webhook_secret: str | None = field(default=None, repr=False)
     daily_budget_usd: float | None = None
     queue_url: str | None = None
+    queue_lease_ttl: float = 30.0  # seconds a queue worker's claim lives without a heartbeat
+    write_interval: float = 1.0  # seconds between GitHub writes per token (every queue worker together)
     notify_url: str | None = None
     notify_secret: str | None = field(default=None, repr=False)
     priority_label: str = "priority:high"
@@ -154,7 +158,7 @@ def _core(r: _Reader) -> dict[str, Any]:
     allowed = r.repo_list("AGENT_ALLOWED_TARGET_REPOS") or ((target,) if target else ())
     name = r.text("AGENT_NAME", "agent-runner")
     return dict(
-        github_token=r.required("GITHUB_TOKEN", "ghp_... (a token with repo scope)"),
+        github_token=r.required("GITHUB_TOKEN", "<a token with repo scope>"),
         github_api_url=r.url("GITHUB_API_URL", "https://api.github.com", ("http", "https"),
                              "https://github.example.com/api/v3"),
         dispatch_repo=dispatch,
@@ -171,6 +175,8 @@ def _core(r: _Reader) -> dict[str, Any]:
         state_dir=Path(r.text("AGENT_STATE_DIR", ".agent-runner")),
         task_timeout=r.number("AGENT_TASK_TIMEOUT", 3600.0, "3600", minimum=1),
         branch_prefix=r.text("AGENT_BRANCH_PREFIX", "agent-task-"),
+        github_timeout=r.number("AGENT_GITHUB_TIMEOUT", 30.0, "30", minimum=1),
+        secondary_wait=r.number("AGENT_SECONDARY_WAIT", 60.0, "60", minimum=1),  # GitHub asks for >= 60
         min_permission=r.choice("AGENT_MIN_PERMISSION", "write", PERMISSIONS),
         allow_external_authors=r.flag("AGENT_ALLOW_EXTERNAL_AUTHORS", False),
         log_level=r.typed("LOG_LEVEL", "INFO", str.upper, "INFO",
@@ -202,6 +208,8 @@ def _later(r: _Reader) -> dict[str, Any]:
         webhook_secret=r.text("AGENT_WEBHOOK_SECRET"),
         daily_budget_usd=r.number("AGENT_DAILY_BUDGET_USD", None, "20"),
         queue_url=r.url("AGENT_QUEUE_URL", None, ("redis", "rediss"), "redis://localhost:6379/0"),
+        queue_lease_ttl=r.number("AGENT_QUEUE_LEASE_TTL", 30.0, "30", minimum=1),
+        write_interval=r.number("AGENT_WRITE_INTERVAL", 1.0, "1", minimum=0.05),  # GitHub asks for >= 1
         notify_url=r.url("AGENT_NOTIFY_URL", None, ("http", "https"), "https://backend.example.com/agent-hook"),
         notify_secret=r.text("AGENT_NOTIFY_SECRET"),
         priority_label=r.text("AGENT_PRIORITY_LABEL", "priority:high"),

@@ -4,6 +4,7 @@ The body may mix the contract's four forms; for each value the most explicit one
 ``<!-- agent_task_metadata {json} -->`` comment, then labelled fields (``**Task ID:** x``,
 ``- **Task ID**: x``), then plain lines and sections (``task_id: x``, ``## Instructions``), then the
 title and body. Broken metadata JSON is reported in ``Task.warnings`` and otherwise ignored.
+One exception: an instruction the issue shows beats a different one hidden in the JSON (``_instruction``).
 
 Sanitizing (``dispatch_text``): invisible characters are removed everywhere (title and fenced code
 included) and HTML comments everywhere outside fenced code blocks, where GitHub shows them as text.
@@ -22,10 +23,12 @@ from typing import Any
 from runner.dispatch_formats import BodyFields, extract, parse_target, unquote
 from runner.dispatch_text import clean_line, sanitize_markdown, scan
 from runner.ports import Task
+from runner.status_format import code
 
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 _BRANCH_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 _BRANCH_MAX = 40
+_ECHO_CHARS = 300  # of a hidden instruction, in the status comment
 
 
 def parse_issue(issue: Mapping[str, Any], *, dispatch_repo: str, default_target: str) -> Task:
@@ -175,17 +178,34 @@ def _target(from_json: str | None, body: BodyFields, default: str) -> tuple[str,
 
 
 def _instruction(meta: dict[str, Any], body: BodyFields, title: str, warnings: list[str]) -> str:
-    """The first non-empty explicit instruction; title and body only when none was given at all."""
+    """The first non-empty explicit instruction; title and body only when none was given at all.
+
+    The metadata JSON sits in an HTML comment GitHub never shows, so whoever applied the label never
+    read its ``instruction``. When the body shows an instruction too and the two differ, the shown one
+    wins (with a warning); when only the JSON has one, it is used and echoed, cut short, in the status
+    comment's warnings, so people can see what the runner acted on."""
     raw = meta.get("instruction")
     if raw is not None and not isinstance(raw, str):
         warnings.append(f"metadata key instruction ignored: expected a string, got {_json_type(raw)}")
         raw = None
-    explicit = [
-        sanitize_markdown(raw) if raw is not None else None,
-        body.labelled_instruction,
-        body.section_instruction,
-    ]
-    present = [text for text in explicit if text is not None]
-    if present:
-        return next((text for text in present if text.strip()), "")
+    hidden = sanitize_markdown(raw) if raw is not None else None
+    shown = [text for text in (body.labelled_instruction, body.section_instruction) if text is not None]
+    visible = next((text for text in shown if text.strip()), None)
+    if hidden is not None and hidden.strip():
+        if visible is None:
+            warnings.append("the instruction comes only from the hidden metadata JSON, which GitHub does not "
+                            f"show; the runner acts on: {code(hidden, _ECHO_CHARS)}")
+            return hidden
+        if _comparable(hidden) == _comparable(visible):
+            return hidden
+        warnings.append("the metadata JSON's instruction differs from the instruction shown in the issue; "
+                        f"using the one shown (the JSON's was: {code(hidden, _ECHO_CHARS)})")
+        return visible
+    if hidden is not None or shown:
+        return visible or ""
     return "\n\n".join(part for part in (title, body.remainder) if part.strip())
+
+
+def _comparable(text: str) -> str:
+    """Instructions that differ only in spacing, case or code-span backticks count as the same."""
+    return " ".join(text.replace("`", "").split()).casefold()

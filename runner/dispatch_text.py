@@ -16,6 +16,10 @@ removed:
   inside inline code spans and indented code blocks are stripped too: losing a little visible text in
   those rare cases is the safe side.
 
+* **Link reference definitions** (``[//]: # (hidden)``, ``[x]: <> "hidden"``), which render as
+  nothing: the Markdown way to write a comment. The line goes, with the lines right below it up to a
+  blank line (a title may continue there); text glued under a definition is lost, which is the safe side.
+
 Characters are removed *before* comments are looked for, so ``<!\u200b--`` cannot dodge the scan.
 Everything here is linear in the input: ``str.find`` and anchored, bounded regexes only.
 """
@@ -37,6 +41,9 @@ _EXTRA_INVISIBLE = [(0xE0000, 0xE007F), (0xFE00, 0xFE0F), (0xE0100, 0xE01EF)] + 
 _FENCE_RE = re.compile(r"^ {0,3}(`{3,}+(?![^\n]*`)|~{3,}+)", re.M)
 _CLOSE_RE = re.compile(r"^ {0,3}(`{3,}+|~{3,}+)[ \t]*$", re.M)
 METADATA_KEYWORD = "agent_task_metadata"
+# "[label]: ..." at the start of a line, also inside a blockquote or list item; a label holds at most
+# 999 characters and no unescaped "]" (CommonMark). Bounded runs: each try stops at the line's end.
+_LINK_DEFINITION = re.compile(r"^[ \t>]{0,40}+(?:(?:[-*+]|\d{1,9}+[.)])[ \t]++)?\[(?:[^\]\\\n]|\\.){1,999}+\]:", re.M)
 
 
 def _is_invisible(ch: str) -> bool:
@@ -165,7 +172,28 @@ def _to_lines(pieces: list[tuple[bool, str]]) -> tuple[list[str], bytearray]:
 def scan(text: str) -> Scanned:
     """Clean ``text`` (a raw issue body) and split it into prose and code lines."""
     pieces, metadata = _Scanner(remove_invisible(text)).run()
-    return Scanned(*_to_lines(pieces), metadata)
+    return Scanned(*_drop_link_definitions(*_to_lines(pieces)), metadata)
+
+
+def _drop_link_definitions(lines: list[str], code: bytearray) -> tuple[list[str], bytearray]:
+    """``lines`` without the prose lines that start a link reference definition, and the lines below
+    each up to a blank line or code. One regex pass and one rebuild: linear."""
+    text = "\n".join(lines)
+    if "]:" not in text:
+        return lines, code
+    dropped = bytearray(len(lines))
+    line, pos = 0, 0
+    for m in _LINK_DEFINITION.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        i = line
+        while i < len(lines) and not code[i] and not dropped[i] and lines[i].strip():
+            dropped[i] = 1
+            i += 1
+    if not any(dropped):
+        return lines, code
+    kept = [i for i in range(len(lines)) if not dropped[i]]
+    return [lines[i] for i in kept], bytearray(code[i] for i in kept)
 
 
 def join(lines: list[str], code: bytearray | bytes) -> str:

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from runner.authz import authorize
+from runner.budget import DailyBudget
 from runner.config import Settings
 from runner.dispatch import branch_name, parse_issue
+from runner.dispatch_text import sanitize_markdown
 from runner.errors import Interrupted, RunnerError, TaskFailed, TaskRefused, TransientError
 from runner.ports import ChangeResult, Checkout, Hub, PullRequest, RepoInfo, Task, Usage, Workspace
 from runner.state import Journal, TaskRecord
@@ -26,6 +28,7 @@ from runner.steps import StepRunner
 log = logging.getLogger("runner.pipeline")
 
 Planner = Callable[..., ChangeResult]
+RELATED_LIMIT = 8000  # characters of a related issue or PR put into the model's context
 
 
 @dataclass
@@ -46,16 +49,22 @@ class _Run:
 class Pipeline:
     def __init__(self, settings: Settings, hub: Hub, workspace: Workspace, planner: Planner,
                  journal: Journal, *, clock: Callable[[], float] = time.time,
-                 should_stop: Callable[[], bool] = lambda: False, steps: StepRunner | None = None):
+                 should_stop: Callable[[], bool] = lambda: False, steps: StepRunner | None = None,
+                 budget: DailyBudget | None = None, cancelled: Callable[[int], str | None] = lambda _n: None):
         self.s, self.hub, self.ws, self.planner, self.journal = settings, hub, workspace, planner, journal
         self.clock, self.should_stop = clock, should_stop
+        self.cancelled = cancelled  # dispatch issue number -> who asked `/agent cancel` (followup_cancel.py)
         self.steps = steps or StepRunner(should_stop=should_stop)
+        self.budget = budget or DailyBudget(settings.daily_budget_usd, journal, clock)
 
     # -- entry -------------------------------------------------------------------------------
 
     def run(self, issue: dict[str, Any]) -> str:
-        """Process one dispatch issue; returns done, failed or refused. TransientError propagates."""
+        """Process one dispatch issue; returns done, failed, refused or waiting (for the daily budget).
+        TransientError propagates."""
         task = parse_issue(issue, dispatch_repo=self.s.dispatch_repo, default_target=self.s.target_repo)
+        if self._still_waiting(task, issue):
+            return "waiting"
         run = self._start(task, issue)
         extra = {"task_id": task.task_id, "issue": task.issue_number}
         try:
@@ -64,6 +73,8 @@ class Pipeline:
             log.info("task refused: %s", refusal, extra=extra)
             return self._end(run, "refused", str(refusal))
         try:
+            if self._wait_for_budget(run):
+                return "waiting"
             self._claim(run)
             self._produce(run)
         except TaskFailed as failure:
@@ -88,8 +99,28 @@ class Pipeline:
             task_id=task.task_id, dispatch_repo=task.dispatch_repo, issue_number=task.issue_number, state="new")
         record = self.journal.upsert(replace(record, target_repo=task.target_repo, attempts=record.attempts + 1,
                                              runner_id=self.s.runner_id, error=None))
-        labels = {lbl["name"] if isinstance(lbl, dict) else str(lbl) for lbl in issue.get("labels", [])}
-        return _Run(task, record, labels, int(issue.get("comments") or 0), self.clock())
+        return _Run(task, record, _label_names(issue), int(issue.get("comments") or 0), self.clock())
+
+    # -- the daily budget --------------------------------------------------------------------
+
+    def _still_waiting(self, task: Task, issue: dict[str, Any]) -> bool:
+        """The issue was told it waits for the budget, the UTC day has not turned and the budget is
+        still spent: nothing to do, not even a request, so later polls post no second comment."""
+        record = self.journal.task(task.task_id)
+        if record is None or record.state != "waiting" or record.next_attempt_at <= self.clock():
+            return False
+        return self.s.processed_label not in _label_names(issue) and self.budget.blocking() is not None
+
+    def _wait_for_budget(self, run: _Run) -> bool:
+        """A new task while the daily budget is spent waits unclaimed (still eligible) and says so,
+        and until when, in its one status comment. Claimed tasks (takeovers) always finish."""
+        spent = self.budget.blocking() if self.s.processed_label not in run.labels else None
+        if spent is None:
+            return False
+        log.info("task waits for the daily budget", extra={"task_id": run.task.task_id, "issue": run.task.issue_number})
+        self._status(run, "waiting", spent.wait_message())
+        self._journal(run, state="waiting", next_attempt_at=spent.resets_at)
+        return True
 
     # -- claim -------------------------------------------------------------------------------
 
@@ -110,7 +141,7 @@ class Pipeline:
         run.branch = branch_name(self.s.branch_prefix, run.task.task_id)
         if run.branch == base:
             raise TaskFailed(f"The task's branch `{run.branch}` is the base branch; the runner never pushes there.")
-        self._checkpoint()
+        self._checkpoint(run)
         existing = self.steps.read("branch lookup", lambda: self.ws.remote_branch_sha(repo.clone_url, run.branch))
         if existing:
             run.pr = self.steps.read("PR lookup", lambda: self.hub.find_open_pr(run.task.target_repo, run.branch))
@@ -118,7 +149,7 @@ class Pipeline:
         else:
             run.result = self._edit_and_push(run, repo, base)
         self._journal(run, state="pushed", branch=run.branch)
-        self._checkpoint()
+        self._checkpoint(run)
         self._open_pr(run, base)
 
     def _reuse_branch(self, run: _Run, repo: RepoInfo) -> ChangeResult:
@@ -138,16 +169,29 @@ class Pipeline:
                             turns=previous.turns if previous else 0)
 
     def _edit_and_push(self, run: _Run, repo: RepoInfo, base: str) -> ChangeResult:
+        run.task = self._with_related(run.task)
         checkout = self.steps.read("checkout", lambda: self.ws.prepare(run.task.task_id, repo.clone_url, base))
         try:
             self._journal(run, state="working")
             result = self.planner(run.task, checkout, on_turn=lambda turn, usage: self._on_turn(run, turn, usage))
             self._journal(run, model=result.model, turns=result.turns, **_usage_columns(result.usage))
-            self._checkpoint()
+            self._checkpoint(run)
             self._commit_and_push(run, checkout, repo, result)
             return result
         finally:
             self.ws.cleanup(checkout)
+
+    def _with_related(self, task: Task) -> Task:
+        """The contract: an issue or PR named as the target joins the task's context. It is kept out
+        of the instruction, so a diff in someone else's issue is never applied as given."""
+        if not task.related_item or "#" not in task.related_item:
+            return task
+        repo, number = task.related_item.rsplit("#", 1)
+        if repo.lower() != task.target_repo.lower() or not number.isdigit():
+            return task
+        item = self.steps.read("related item", lambda: self.hub.get_issue(repo, int(number)))
+        text = sanitize_markdown(f"{item.get('title') or ''}\n\n{item.get('body') or ''}")[:RELATED_LIMIT]
+        return replace(task, related_text=text)
 
     def _commit_and_push(self, run: _Run, checkout: Checkout, repo: RepoInfo, result: ChangeResult) -> None:
         message = render_commit_message(run.task, summary=result.summary, runner_name=self.s.name)
@@ -158,7 +202,7 @@ class Pipeline:
 
     def _on_turn(self, run: _Run, turn: int, usage: Usage) -> None:
         self._journal(run, turns=turn, **_usage_columns(usage))
-        self._checkpoint()
+        self._checkpoint(run)
 
     # -- the pull request --------------------------------------------------------------------
 
@@ -230,13 +274,21 @@ class Pipeline:
         return outcome
 
     def _defer(self, run: _Run, fault: TransientError) -> None:
-        delay = max(fault.retry_after or 0.0, min(300.0, 30.0 * run.record.attempts))
+        # A shutdown is not a fault of the task: the next start resumes it at once.
+        delay = 0.0 if isinstance(fault, Interrupted) else max(fault.retry_after or 0.0,
+                                                               min(300.0, 30.0 * run.record.attempts))
         self._journal(run, error=str(fault), next_attempt_at=self.clock() + delay)
         log.warning("task deferred: %s", fault, extra={"task_id": run.task.task_id, "issue": run.task.issue_number})
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, run: _Run | None = None) -> None:
         if self.should_stop():
             raise Interrupted("stopping: the task will be finished by the next run")
+        who = self.cancelled(run.task.issue_number) if run is not None else None
+        if who:
+            pushed = f"The branch `{run.branch}` was pushed, but no pull request was opened." \
+                if run.record.state == "pushed" else "Nothing was pushed."
+            raise TaskFailed(f"Cancelled by @{who}. {pushed} Remove the `{self.s.failed_label}` label to "
+                             "start the task again.")
 
     def _journal(self, run: _Run, **changes: Any) -> None:
         run.record = self.journal.update(run.task.task_id, **changes) or run.record
@@ -251,3 +303,7 @@ def _usage_of(record: TaskRecord | None) -> Usage:
     if record is None:
         return Usage()
     return Usage(record.tokens_in, record.tokens_out, record.cost_usd if record.cost_known else None)
+
+
+def _label_names(issue: dict[str, Any]) -> set[str]:
+    return {lbl["name"] if isinstance(lbl, dict) else str(lbl) for lbl in issue.get("labels", [])}

@@ -26,6 +26,7 @@ class Task:
     user_id: str | None = None
     base_branch: str | None = None
     related_item: str | None = None  # "owner/name#N" when the target is an issue or PR
+    related_text: str = ""  # that item's title and body, sanitized: context for the model, never a patch
     metadata: dict[str, Any] = field(default_factory=dict)  # every metadata key, echoed to the PR
     warnings: tuple[str, ...] = ()  # e.g. "metadata JSON ignored: ..." for the status comment
     labels: tuple[str, ...] = ()

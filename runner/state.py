@@ -90,6 +90,18 @@ class Journal:
         with self._lock:
             self._db.close()
 
+    # -- for modules that keep tables of their own (followup_state.py) ---------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``), committed on success, rolled back on error."""
+        with self._tx() as db:
+            yield db
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
@@ -129,6 +141,33 @@ class Journal:
                 (runner_id, *UNFINISHED)).fetchall()
         return [_record(r) for r in rows]
 
+    def cost_since(self, since: float) -> float:
+        """Model spend (USD) of the tasks updated at or after ``since`` (epoch seconds); an unknown
+        cost counts as 0. The daily budget reads it."""
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM tasks WHERE updated_at >= ? "
+                                   "AND cost_usd IS NOT NULL", (since,)).fetchone()
+        return float(row[0])
+
+    def summary(self) -> dict[str, Any]:
+        """Tasks per state and the model usage of every task in the journal (for metrics)."""
+        with self._lock:
+            states = dict(self._db.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state").fetchall())
+            tokens_in, tokens_out, cost = self._db.execute(
+                "SELECT COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), "
+                "COALESCE(SUM(cost_usd), 0) FROM tasks").fetchone()
+        return {"states": states, "tokens_in": int(tokens_in), "tokens_out": int(tokens_out),
+                "cost_usd": float(cost)}
+
+    def remember_once(self, key: str, ttl: float) -> bool:
+        """True the first time ``key`` is seen within ``ttl`` seconds, atomically (webhook deliveries).
+        Expired keys of the expiring cache are dropped on the way, so the table stays small."""
+        now = self._clock()
+        with self._tx() as db:
+            db.execute("DELETE FROM kv WHERE expires_at < ?", (now,))
+            inserted = db.execute("INSERT OR IGNORE INTO kv VALUES (?,?,?)", (key, json.dumps(now), now + ttl))
+            return inserted.rowcount == 1
+
     def upsert(self, record: TaskRecord) -> TaskRecord:
         now = self._clock()
         record = replace(record, updated_at=now, created_at=record.created_at or now)
@@ -161,6 +200,11 @@ class Journal:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO http_cache VALUES (?,?,?,?,?)",
                        (key, value.etag, json.dumps(value.body), value.next_url, value.fetched_at))
+
+    def forget(self, key: str) -> None:
+        """Drop a cached page no request will ask for again (a listing whose ``since`` moved on)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM http_cache WHERE key=?", (key,))
 
     # -- expiring key/value (runner.ports.KeyValueCache) ----------------------------------------
 

@@ -41,6 +41,8 @@ class StepRunner:
                 log.warning("%s: %s; retrying in %.1f s (attempt %d of %d)", name, fault, delay, attempt + 1,
                             self.attempts)
                 self._wait(delay)
+                if self.should_stop():  # a shutdown cut the wait short: keep the claim for the next run
+                    raise fault
         raise AssertionError("unreachable")
 
 

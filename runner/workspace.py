@@ -21,12 +21,14 @@ from runner.errors import GitHubAuthError, RunnerError, TaskFailed, TransientErr
 from runner.gitenv import GitError, GitRunner, display_url
 from runner.mirrors import MirrorCache
 from runner.ports import Checkout
+from runner.trees import TreePool
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 WORK_BRANCH = "agent-runner-work"  # the local branch in a checkout; pushes name the remote branch
 REMOTE_TIP = "refs/agent-runner/remote-tip"  # where push() fetches the branch it is about to update
+PR_BASE = "refs/agent-runner/pr-base"  # where diff_from_base() fetches a follow-up round's base branch
 _BAD_BRANCH = re.compile(r"^[-/.]|\.\.|[\x00-\x20~^:?*\[\\\x7f]|@\{|/\.|\.lock(/|$)|/$|\.$|//|^@$")
 
 
@@ -59,6 +61,8 @@ class GitWorkspace:
         home.mkdir(parents=True, exist_ok=True)
         self._git = GitRunner(home, self.state_dir, token_provider, git_timeout)
         self._mirrors = MirrorCache(self.state_dir / "mirrors", self._git)
+        self._trees = TreePool(self.state_dir / "trees", self.state_dir / "mirrors", self._git)
+        self._tree_mirrors: dict[Path, Path] = {}  # checkout -> its mirror, to park the tree after the task
 
     # -- reading the remote ----------------------------------------------------------------------
 
@@ -93,12 +97,38 @@ class GitWorkspace:
         check_branch(branch)
         self._guard(clone_url, lambda: self._push(checkout, branch, clone_url))
 
+    def push_fast_forward(self, checkout: Checkout, branch: str, clone_url: str) -> None:
+        """Push HEAD to ``branch`` only as a fast-forward: a follow-up round adds a commit on top of the
+        branch and never rewrites it (if the branch moved meanwhile, git refuses: TransientError)."""
+        check_branch(branch)
+        self._guard(clone_url, lambda: self._push(checkout, branch, clone_url, rewrite=False))
+
+    def diff_from_base(self, checkout: Checkout, clone_url: str, base_branch: str) -> str:
+        """What the checkout's branch changed since it left ``base_branch`` (``git diff base...HEAD``),
+        as a unified diff; empty when the base branch is gone. A follow-up round shows it to the model."""
+        check_branch(base_branch)
+
+        def read() -> str:
+            with self._mirrors.locked(clone_url) as mirror:
+                if self._mirrors.fetch_branch(mirror, clone_url, base_branch) is None:
+                    return ""
+                self._git.run(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--", str(mirror),
+                               f"+refs/heads/{base_branch}:{PR_BASE}"], cwd=checkout.path)
+            return self._git.run(["diff", "--no-color", "--no-ext-diff", "--no-textconv", f"{PR_BASE}...HEAD"],
+                                 cwd=checkout.path)[1]
+
+        return self._with_repair(clone_url, read)
+
     def cleanup(self, checkout: Checkout) -> None:
         path = Path(checkout.path).resolve()
         if path.parent != self.work_root:
             log.warning("not removing %s: not a checkout of this workspace", path)
             return
-        shutil.rmtree(path, ignore_errors=True)
+        mirror = self._tree_mirrors.pop(path, None)
+        if mirror is None:
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            self._trees.give_back(mirror, path)  # the next task resets it: only changed files are written
 
     def prune_checkouts(self, older_than: float) -> int:
         """Remove checkouts left by crashed runs, untouched for ``older_than`` seconds; how many."""
@@ -126,9 +156,14 @@ class GitWorkspace:
                 # the checkout owns its objects afterwards, so a later gc, prune or re-creation of the
                 # mirror cannot pull objects out from under a running task (it would with --shared), and
                 # nothing about the task is registered inside the mirror (as worktrees would be).
-                self._git.run(["clone", "--quiet", "--local", "--no-checkout", str(mirror), str(path)],
-                              cwd=self.work_root)
-            self._git.run(["checkout", "--quiet", "--no-track", "-B", WORK_BRANCH, sha], cwd=path)
+                # An earlier task's tree, when one is idle, is reset instead (trees.py): far cheaper.
+                reused = self._trees.take(mirror, path, base_branch, sha) and self._trees.reset(path, sha, WORK_BRANCH)
+                if not reused:
+                    self._git.run(["clone", "--quiet", "--local", "--no-checkout", str(mirror), str(path)],
+                                  cwd=self.work_root)
+            if not reused:
+                self._git.run(["checkout", "--quiet", "--no-track", "-B", WORK_BRANCH, sha], cwd=path)
+            self._tree_mirrors[path] = mirror
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)
             raise
@@ -151,7 +186,7 @@ class GitWorkspace:
                           cwd=path, stdin=text, extra_env=identity)
         return self._git.run(["rev-parse", "HEAD"], cwd=path)[1].strip()
 
-    def _push(self, checkout: Checkout, branch: str, clone_url: str) -> None:
+    def _push(self, checkout: Checkout, branch: str, clone_url: str, rewrite: bool = True) -> None:
         ref = f"refs/heads/{branch}"
         refs, default = self._ls_remote(clone_url, "HEAD", ref, symref=True)
         if branch == default:
@@ -162,7 +197,7 @@ class GitWorkspace:
         if tip == head:
             return  # pushed before (e.g. by a run that crashed right after)
         args = ["push", "--quiet"]
-        lease = self._lease(checkout.path, clone_url, branch) if tip is not None else None
+        lease = self._lease(checkout.path, clone_url, branch) if tip is not None and rewrite else None
         if lease is not None:
             args.append(f"--force-with-lease={ref}:{lease}")  # only over the runner's own older attempt
         self._git.run([*args, "--", clone_url, f"HEAD:{ref}"], cwd=checkout.path, url=clone_url)

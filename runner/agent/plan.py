@@ -131,7 +131,8 @@ class _Session:
         system = prompts.SYSTEM
         if repo_instructions and repo_instructions.strip():
             system += prompts.REPO_INSTRUCTIONS.format(instructions=repo_instructions.strip())
-        related = prompts.RELATED.format(item=self.task.related_item) if self.task.related_item else ""
+        related = prompts.RELATED.format(item=self.task.related_item, text=self.task.related_text.strip()
+                                         or "(not available)") if self.task.related_item else ""
         user = prompts.TASK.format(title=self.task.title, instruction=self.task.instruction.strip(),
                                    related=related, context=context.strip())
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]

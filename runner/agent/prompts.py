@@ -50,7 +50,7 @@ TASK = """\
 {context}
 """
 
-RELATED = "\nThis task refers to {item}; its title and description are part of the task above.\n"
+RELATED = "\nThis task refers to {item}. Its title and description, for context:\n\n{text}\n"
 
 VERIFY_FAILED = """\
 The edits were applied, but verification failed: `{command}` {outcome}. The end of its output:

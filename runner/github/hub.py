@@ -42,6 +42,10 @@ def _level(data: dict[str, Any]) -> str:
     return str(permission) if permission in PERMISSIONS else "none"
 
 
+def _since_params(since: str) -> dict[str, Any]:
+    return {"since": since, "sort": "updated", "direction": "asc", "per_page": 100}
+
+
 class GitHubHub:
     """``runner.ports.Hub`` on the real REST API, plus the few calls ``check`` and setup need.
 
@@ -143,6 +147,32 @@ class GitHubHub:
             if (data.get("head") or {}).get("ref") == branch:
                 return _pull(data)
         return None
+
+    # --- follow-ups (runner/followup*.py) ------------------------------------------------------------
+
+    def get_pr(self, repo: str, number: int) -> dict[str, Any]:
+        """A pull request as GitHub sends it (unconditional: a round acts on what it says)."""
+        return self.rest.get(f"/repos/{repo}/pulls/{number}").json
+
+    def repo_comments_since(self, repo: str, since: str) -> list[dict[str, Any]]:
+        """Every issue and PR comment in ``repo`` updated at or after ``since`` (ISO 8601), oldest update
+        first: one conditional request per page, answered by a free 304 while nothing moved."""
+        return self.rest.get_all(f"/repos/{repo}/issues/comments", _since_params(since))
+
+    def repo_comments_key(self, repo: str, since: str) -> str:
+        """The ETag cache key of that listing's first page (dropped once ``since`` moves on)."""
+        return self.rest.url_for(f"/repos/{repo}/issues/comments", _since_params(since))
+
+    def pr_review_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """Review comments on a PR's diff (context for a round, so a conditional listing is fine)."""
+        return self.rest.get_all(f"/repos/{repo}/pulls/{number}/comments", {"per_page": 100})
+
+    def own_comments(self, repo: str, number: int) -> list[Comment]:
+        """The comments the token's own account wrote on an issue or PR (unconditional: they guard writes)."""
+        comments = self.rest.get_all(f"/repos/{repo}/issues/{number}/comments", {"per_page": 100},
+                                     conditional=False)
+        me = self.whoami().lower()
+        return [c for c in map(_comment, comments) if c.author.lower() == me]
 
     def get_label(self, repo: str, name: str) -> dict[str, Any] | None:
         try:

@@ -54,13 +54,17 @@ class RestClient:
                  user_agent: str = "agent-runner", timeout: float = 30, min_write_interval: float = 1.0,
                  secondary_wait: float = 60.0, max_attempts: int = 4, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time, stop_event: threading.Event | None = None,
-                 refresh_every: int = 50, refresh_age: float = 3600.0):
+                 refresh_every: int = 0, refresh_age: float = 3600.0,
+                 write_pacer: Callable[[], float] | None = None):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.min_write_interval = min_write_interval
         self.max_attempts = max(1, max_attempts)
-        self.refresh_every = refresh_every  # every Nth conditional GET of a URL goes unconditional,
-        self.refresh_age = refresh_age  # as does one whose cached body is older: ETags can go stale
+        # ETags can go stale: a cached body older than refresh_age is fetched unconditionally (one
+        # unit an hour while idle); refresh_every > 0 also makes every Nth conditional GET of a URL
+        # unconditional (off by default: at a 2 s poll interval every 50th would cost 36 units/hour).
+        self.refresh_every = refresh_every
+        self.refresh_age = refresh_age
         self.stats = RestStats()
         self._cache: ResponseCache = cache if cache is not None else MemoryCache()
         self._auth = BearerAuth(token_provider)
@@ -68,6 +72,7 @@ class RestClient:
         self._limits = RateLimitState(secondary_wait)
         self._write_lock = threading.Lock()
         self._last_write_done: float | None = None
+        self._write_pacer = write_pacer  # queue mode: seconds to wait so writes stay spaced fleet-wide
         self._conditional_counts: dict[str, int] = {}
         self._session = requests.Session()
         self._session.headers.update({
@@ -136,7 +141,8 @@ class RestClient:
     def _refresh_due(self, key: str, cached: CachedResponse) -> bool:
         count = self._conditional_counts.get(key, 0) + 1
         self._conditional_counts[key] = count
-        return count % self.refresh_every == 0 or self._clock() - cached.fetched_at > self.refresh_age
+        nth = self.refresh_every > 0 and count % self.refresh_every == 0
+        return nth or self._clock() - cached.fetched_at > self.refresh_age
 
     # --- writes ------------------------------------------------------------------------------------
 
@@ -188,25 +194,30 @@ class RestClient:
         with self._write_lock:  # a single write queue: one write at a time, spaced from the last
             if self._last_write_done is not None:
                 self._wait(self._last_write_done + self.min_write_interval - self._clock())
+            if self._write_pacer is not None:
+                self._wait(self._write_pacer())
             try:
                 return self._exchange(method, url, json, headers)
             finally:
                 self._last_write_done = self._clock()
 
     def _exchange(self, method: str, url: str, json: Any, headers: dict[str, str] | None) -> Response:
-        self._gate()
-        with _EXCHANGE_LOCK:
-            self._count(method, headers)
-            raw, failure = self._send(method, url, json, headers)
-            if raw is None:
-                raise _ServerTrouble(f"{method} {urlsplit(url).path} failed: {failure}")
-            resp = decode(raw)
-            self._limits.observe(resp.headers)
-            self.stats.rate_limit_remaining = self._limits.remaining
-            self.stats.rate_limit_reset = self._limits.reset
-            if resp.status == 304:
-                self.stats.not_modified += 1
-        return self._check(method, url, resp)
+        while True:
+            self._gate()
+            with _EXCHANGE_LOCK:
+                if self._limits.wait_before_send(self._clock()) > 0:
+                    continue  # a rate limit came in while this request queued for the lock: wait it out too
+                self._count(method, headers)
+                raw, failure = self._send(method, url, json, headers)
+                if raw is None:
+                    raise _ServerTrouble(f"{method} {urlsplit(url).path} failed: {failure}")
+                resp = decode(raw)
+                self._limits.observe(resp.headers)
+                self.stats.rate_limit_remaining = self._limits.remaining
+                self.stats.rate_limit_reset = self._limits.reset
+                if resp.status == 304:
+                    self.stats.not_modified += 1
+            return self._check(method, url, resp)
 
     def _send(self, method: str, url: str, json: Any,
               headers: dict[str, str] | None) -> tuple[requests.Response | None, str]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,6 +33,10 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         rec, (status, headers, payload) = self.server.pipeline.handle(
             self.command, self.path, Headers(self.headers.items()), raw)
+        if status == 0:  # an injected reset: close with RST, no answer at all
+            self._reset()
+            self.server.pipeline.finished(rec)
+            return
         try:
             self.send_response(status)
             for name, value in headers.items():
@@ -44,6 +49,13 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client went away (tests SIGKILL it mid-request on purpose)
             self.close_connection = True
         self.server.pipeline.finished(rec)
+
+    def _reset(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 

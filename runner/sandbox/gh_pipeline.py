@@ -63,6 +63,8 @@ class ApiPipeline:
         self._validate(rec)
         with self.state.lock:
             answer = self._answer(rec) if prefixed else self._error(ApiError(404, "Not Found"))
+        if rec.held:
+            time.sleep(rec.held)  # outside the lock: other requests go on while this one hangs
         rec.status = answer[0]
         return rec, answer
 
@@ -88,10 +90,11 @@ class ApiPipeline:
             user_id = self.state.add_user(self.state.token_user).id
             return self._error(ApiError(403, f"API rate limit exceeded for user ID {user_id}."))
         fault = self._take_fault(rec)
+        rec.held = fault.delay if fault else 0.0
         if fault and not fault.after_effect:
             return self._fault_answer(fault)
         answer = self._run(rec)
-        if fault:  # the write landed; the client is told it failed
+        if fault and fault.status is not None:  # the write landed; the client is told it failed
             return self._fault_answer(fault)
         return answer if answer[0] == 304 or rec.path == "/rate_limit" else self._counted(answer)
 
@@ -115,6 +118,8 @@ class ApiPipeline:
 
     def _fault_answer(self, fault: Fault) -> Answer:
         self.rate.remaining = max(0, self.rate.remaining - 1)  # before the headers: a fault's own win
+        if not fault.status:
+            return 0, {}, b""  # the HTTP side drops the connection without answering
         body = fault.body
         if body is None:
             retry = any(k.lower() == "retry-after" for k in fault.headers)

@@ -49,3 +49,10 @@ def edit_pull(ctx: Ctx, owner: str, name: str, number: str) -> Reply:
         issue.pull.base_ref = body["base"]
     ctx.state.edit_issue(repo, issue, ctx.actor, {k: v for k, v in body.items() if k in ("title", "body", "state")})
     return Reply(body=ctx.render.pull(repo, issue, single=True))
+
+
+def list_review_comments(ctx: Ctx, owner: str, name: str, number: str) -> Reply:
+    """Review comments on a PR's diff: the fake models none, so the list is empty (but paginated)."""
+    repo = ctx.repo(owner, name)
+    ctx.state.pull(repo, int(number))
+    return Reply(items=[])

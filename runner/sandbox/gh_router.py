@@ -35,6 +35,7 @@ _TABLE: list[tuple[str, str, Callable[..., r.Reply]]] = [
     ("POST", _REPO + r"/pulls", pulls.create_pull),
     ("GET", _REPO + r"/pulls/(?P<number>\d+)", pulls.get_pull),
     ("PATCH", _REPO + r"/pulls/(?P<number>\d+)", pulls.edit_pull),
+    ("GET", _REPO + r"/pulls/(?P<number>\d+)/comments", pulls.list_review_comments),
 ]
 ROUTES = [(frozenset(m.split("|")), re.compile(p), h) for m, p, h in _TABLE]
 

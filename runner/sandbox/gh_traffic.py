@@ -28,7 +28,8 @@ class Headers(dict):
 @dataclass
 class RecordedRequest:
     """One request as the server saw it. ``path`` has no ``/api/v3`` prefix; ``status`` is None
-    until the answer is known; ``time`` is ``time.monotonic()`` at arrival."""
+    until the answer is known (0: the connection was dropped unanswered); ``time`` is
+    ``time.monotonic()`` at arrival; ``held`` is how long an injected slow answer was held back."""
 
     method: str
     path: str
@@ -38,17 +39,22 @@ class RecordedRequest:
     time: float
     body: Any
     raw_body: bytes = b""
+    held: float = 0.0
 
 
 @dataclass
 class Fault:
+    """An injected answer. ``status`` 0: drop the connection without answering; None: the real
+    answer (with ``delay``: a slow answer). ``delay``: seconds to hold the answer back."""
+
     method: str
     pattern: re.Pattern[str]
-    status: int
+    status: int | None
     times: int
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     after_effect: bool = False
+    delay: float = 0.0
 
 
 @dataclass

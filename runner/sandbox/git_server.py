@@ -26,7 +26,13 @@ from runner.sandbox.git_http import USER, GitRequest, make_server
 SERVER_NAME, SERVER_EMAIL = "Git Server", "git-server@example.com"
 GIT_TIMEOUT = 60.0
 
-__all__ = ["GitRequest", "GitServer"]
+__all__ = ["GitRequest", "GitServer", "Symlink"]
+
+
+class Symlink(NamedTuple):
+    """A file content that makes the path a symbolic link to ``target`` (git mode 120000)."""
+
+    target: str
 
 
 class _Failure(NamedTuple):
@@ -85,7 +91,7 @@ class GitServer:
 
     # -- repositories ----------------------------------------------------------------------------
 
-    def create_repo(self, repo: str, files: Mapping[str, str | bytes] | None = None,
+    def create_repo(self, repo: str, files: Mapping[str, str | bytes | Symlink] | None = None,
                     default_branch: str = "main", message: str = "Initial commit") -> str:
         """A bare repo with one commit of ``files`` on ``default_branch`` (``files={}``: no commit)."""
         gitdir = self._gitdir(repo)
@@ -123,7 +129,7 @@ class GitServer:
             commits.append({"sha": sha, "message": body.rstrip("\n"), "author_name": name, "author_email": email})
         return commits
 
-    def push_commit(self, repo: str, branch: str, files: Mapping[str, str | bytes | None], message: str,
+    def push_commit(self, repo: str, branch: str, files: Mapping[str, str | bytes | Symlink | None], message: str,
                     author: str = "Someone Else", author_email: str | None = None) -> str:
         """Commit ``files`` on top of ``branch`` (or of the default branch when ``branch`` is new), as
         another person would push it. A ``None`` content deletes the file. Returns the new sha."""
@@ -231,7 +237,7 @@ class GitServer:
         result = self._git_result(gitdir, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
         return result.stdout.decode().strip() if result.returncode == 0 else None
 
-    def _commit(self, gitdir: Path, branch: str, files: Mapping[str, str | bytes | None], message: str,
+    def _commit(self, gitdir: Path, branch: str, files: Mapping[str, str | bytes | Symlink | None], message: str,
                 name: str, email: str) -> str:
         """One commit through ``git fast-import``: any paths, no work tree, one process."""
         parent = self._resolve(gitdir, f"refs/heads/{branch}") or self._resolve(gitdir, "HEAD")
@@ -246,7 +252,7 @@ def _data(payload: bytes) -> bytes:
     return b"data %d\n%s\n" % (len(payload), payload)
 
 
-def _fast_import_stream(ref: str, files: Mapping[str, str | bytes | None], message: str, name: str,
+def _fast_import_stream(ref: str, files: Mapping[str, str | bytes | Symlink | None], message: str, name: str,
                         email: str, parent: str | None) -> bytes:
     when = f"{int(time.time())} +0000"
     out = [f"commit {ref}\n".encode(),
@@ -259,6 +265,8 @@ def _fast_import_stream(ref: str, files: Mapping[str, str | bytes | None], messa
             raise ValueError(f"unsupported path {path!r}")
         if content is None:
             out.append(f"D {path}\n".encode())
+        elif isinstance(content, Symlink):
+            out.append(f"M 120000 inline {path}\n".encode() + _data(content.target.encode()))
         else:
             payload = content.encode() if isinstance(content, str) else content
             out.append(f"M 100644 inline {path}\n".encode() + _data(payload))

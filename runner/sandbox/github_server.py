@@ -131,6 +131,11 @@ class FakeGitHub:
         with self._state.lock:
             self._pipeline.revoked = True
 
+    def restore_token(self) -> None:
+        """The token works again (the user fixed it) after ``revoke_token``."""
+        with self._state.lock:
+            self._pipeline.revoked = False
+
     # acting as users (no request, no rate limit) --------------------------------------------
 
     def create_issue(self, repo: str, title: str, body: str | None = "", author: str | None = None,
@@ -239,13 +244,22 @@ class FakeGitHub:
             self._pipeline.rate.reset = time.time() + reset_in
 
     def fail_next(self, method: str, path_regex: str, status: int, *, times: int = 1,
-                  headers: dict[str, str] | None = None, body: Any = None, after_effect: bool = False) -> None:
+                  headers: dict[str, str] | None = None, body: Any = None, after_effect: bool = False,
+                  delay: float = 0.0) -> None:
         """The next ``times`` requests whose method matches (``*``: any) and whose path (no ``/api/v3``,
-        no query) fully matches ``path_regex`` answer ``status``. ``after_effect``: the request is
-        performed first, then answered with the error. ``body``: dict (JSON) or str (sent as HTML)."""
+        no query) fully matches ``path_regex`` answer ``status``; status 0 drops the connection with
+        no answer at all (a reset). ``after_effect``: the request is performed first, then answered
+        with the error. ``body``: dict (JSON) or str (sent as HTML). ``delay``: seconds before answering."""
         with self._state.lock:
             self._pipeline.faults.append(Fault(method.upper(), re.compile(path_regex), status, times,
-                                               dict(headers or {}), body, after_effect))
+                                               dict(headers or {}), body, after_effect, delay))
+
+    def slow_next(self, method: str, path_regex: str, seconds: float, *, times: int = 1) -> None:
+        """The next ``times`` matching requests take effect, and their real answer is sent only after
+        ``seconds`` (longer than the client's timeout: a timeout after the write landed)."""
+        with self._state.lock:
+            self._pipeline.faults.append(Fault(method.upper(), re.compile(path_regex), None, times,
+                                               after_effect=True, delay=seconds))
 
     @property
     def pending_faults(self) -> int:

@@ -59,6 +59,9 @@ class World:
             "AGENT_ALLOWED_TARGET_REPOS": f"{TARGET},{DISPATCH}",
             "AGENT_STATE_DIR": str(self.state_dir),
             "AGENT_POLL_INTERVAL": "1",
+            # GitHub asks for 1 s between writes, the default; these tests use a shorter spacing to
+            # stay fast. tests/e2e/test_github_faults.py runs with the real 1 s and checks it holds.
+            "AGENT_WRITE_INTERVAL": "0.2",
             "LOG_LEVEL": "DEBUG",
             "GIT_CONFIG_GLOBAL": "/dev/null",
             "GIT_CONFIG_NOSYSTEM": "1",

@@ -39,7 +39,7 @@ def serve() -> Iterator[Any]:
 def make_model(server: ScriptedModelServer, model: str = "openai/gpt-4o-mini", *, fallbacks: tuple[str, ...] = (),
                timeout: float = 5.0, budget: Budget | None = None) -> tuple[LiteLLMModel, list[float]]:
     sleeps: list[float] = []
-    settings = Settings(github_token="ghp_test", dispatch_repo="acme/agent-tasks", model=model,
+    settings = Settings(github_token="test-token", dispatch_repo="acme/agent-tasks", model=model,
                         llm_api_base=server.url, fallback_models=fallbacks)
     return LiteLLMModel(settings, sleep=sleeps.append, budget=budget, timeout=timeout), sleeps
 

@@ -84,7 +84,7 @@ def context(root: Path, query: str, budget: int) -> tuple[str, str | None]:
 
 
 def planner(model: FakeModel | None, verifier: Verifier | None = None, **settings: object) -> Planner:
-    config = Settings(github_token="ghp_test", dispatch_repo="acme/agent-tasks", **settings)  # type: ignore[arg-type]
+    config = Settings(github_token="test-token", dispatch_repo="acme/agent-tasks", **settings)  # type: ignore[arg-type]
     return Planner(config, model.factory() if model else None, context_builder=context, verifier=verifier)
 
 
@@ -276,7 +276,7 @@ def test_planner_uses_repo_verify_command_with_real_run(tmp_path: Path) -> None:
     checkout = repo(tmp_path)
     (tmp_path / ".agent-runner.toml").write_text('[verify]\ncommand = "grep -q \'hello, {name}\' app.py"\n')
 
-    result = Planner(Settings(github_token="ghp_test", dispatch_repo="acme/agent-tasks"), FakeModel([GOOD]).factory(),
+    result = Planner(Settings(github_token="test-token", dispatch_repo="acme/agent-tasks"), FakeModel([GOOD]).factory(),
                      context_builder=context)(make_task(), checkout)
 
     assert result.verification == "passed"
@@ -289,7 +289,7 @@ def test_planner_default_context_sends_repo_code_and_agents_md(tmp_path: Path) -
         subprocess.run(argv, cwd=tmp_path, check=True, capture_output=True, timeout=30)
     model = FakeModel([GOOD])
 
-    Planner(Settings(github_token="ghp_test", dispatch_repo="acme/agent-tasks"), model.factory())(make_task(), checkout)
+    Planner(Settings(github_token="test-token", dispatch_repo="acme/agent-tasks"), model.factory())(make_task(), checkout)
 
     system, user = model.calls[0]
     assert "Always add type hints." in system["content"]

@@ -14,7 +14,7 @@ from runner.errors import TaskFailed
 
 
 def settings(verify_command: str | None = None) -> Settings:
-    return Settings(github_token="ghp_test", dispatch_repo="acme/agent-tasks", verify_command=verify_command)
+    return Settings(github_token="test-token", dispatch_repo="acme/agent-tasks", verify_command=verify_command)
 
 
 def test_run_verify_passing_command(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ def clock():
 
 
 def make_hub(clock: FakeClock, kv: MemoryKeyValueCache | None = None) -> GitHubHub:
-    rest = RestClient(API, lambda: "ghp_test", cache=MemoryResponseCache(), sleep=clock.sleep, clock=clock)
+    rest = RestClient(API, lambda: "test-token", cache=MemoryResponseCache(), sleep=clock.sleep, clock=clock)
     return GitHubHub(rest, kv=kv)
 
 

@@ -28,7 +28,7 @@ def rsps():
 
 def make_poller(cache: MemoryResponseCache | None = None) -> Poller:
     clock = FakeClock()
-    rest = RestClient(API, lambda: "ghp_test", cache=cache or MemoryResponseCache(), sleep=clock.sleep, clock=clock)
+    rest = RestClient(API, lambda: "test-token", cache=cache or MemoryResponseCache(), sleep=clock.sleep, clock=clock)
     return Poller(rest, "acme/agent-tasks", "copilot-agent")
 
 

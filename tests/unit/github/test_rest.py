@@ -13,7 +13,7 @@ from runner.github.rest import GitHubError, RestClient, parse_link_header
 from tests.fakes.memory_cache import FakeClock, MemoryResponseCache
 
 API = "https://api.github.com"
-TOKEN = "ghp_s3cretT0kenValue1234567890abcdefABCD"
+TOKEN = "s3cretT0kenValue1234567890abcdefABCDxyz"
 ISSUES = f"{API}/repos/acme/agent-tasks/issues"
 SECONDARY = {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
              "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}

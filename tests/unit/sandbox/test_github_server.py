@@ -14,7 +14,7 @@ import requests
 from runner.sandbox.github_server import FakeGitHub, RecordedRequest
 
 FIXTURES = Path(__file__).resolve().parents[2] / "data" / "octokit-fixtures"
-TOKEN = "ghp_test0000000000000000000000000000000"
+TOKEN = "test-token-0000000000000000000000000000"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from github import Auth, Github
 from runner.sandbox.github_server import FakeGitHub
 from tests.fakes.openapi_validator import ALLOW_LIST, Validator, make_validator
 
-TOKEN = "ghp_test0000000000000000000000000000000"
+TOKEN = "test-token-0000000000000000000000000000"
 JSON = {"Content-Type": "application/json"}
 
 

@@ -1,0 +1,1 @@
+"""The optional HTTP listener (``AGENT_HTTP_PORT``): webhooks, health, metrics and task status."""
