@@ -180,10 +180,9 @@ def _target(from_json: str | None, body: BodyFields, default: str) -> tuple[str,
 def _instruction(meta: dict[str, Any], body: BodyFields, title: str, warnings: list[str]) -> str:
     """The first non-empty explicit instruction; title and body only when none was given at all.
 
-    The metadata JSON sits in an HTML comment GitHub never shows, so whoever applied the label never
-    read its ``instruction``. When the body shows an instruction too and the two differ, the shown one
-    wins (with a warning); when only the JSON has one, it is used and echoed, cut short, in the status
-    comment's warnings, so people can see what the runner acted on."""
+    The contract's precedence holds (the JSON first), but the JSON sits in an HTML comment GitHub never
+    shows, so whoever applied the label never read its ``instruction``: whenever the JSON's is used and
+    the issue does not show the same text, the status comment quotes what the runner acts on."""
     raw = meta.get("instruction")
     if raw is not None and not isinstance(raw, str):
         warnings.append(f"metadata key instruction ignored: expected a string, got {_json_type(raw)}")
@@ -199,8 +198,8 @@ def _instruction(meta: dict[str, Any], body: BodyFields, title: str, warnings: l
         if _comparable(hidden) == _comparable(visible):
             return hidden
         warnings.append("the metadata JSON's instruction differs from the instruction shown in the issue; "
-                        f"using the one shown (the JSON's was: {code(hidden, _ECHO_CHARS)})")
-        return visible
+                        f"the runner acts on the JSON's: {code(hidden, _ECHO_CHARS)}")
+        return hidden
     if hidden is not None or shown:
         return visible or ""
     return "\n\n".join(part for part in (title, body.remainder) if part.strip())
