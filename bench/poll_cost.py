@@ -14,6 +14,11 @@ updated since its last look in each watched repository. Units are what GitHub ch
 the runner saw it: a 200 whose ETag the runner then sends, different from the one it sent before (or
 the first look at a URL, e.g. a comment listing whose ``since`` moved). A 200 that brings the same
 ETag back is a "refresh" (stale-ETag insurance). Target: 0 units while idle, 1 per change.
+
+``--app-rotation S`` runs the runner as a GitHub App whose installation tokens are replaced every
+``S`` seconds. GitHub's ETags belong to the token (the local server does the same once an app is
+registered), so each rotation costs the polled URLs a full read: the bench reports units per
+rotation, which is the extra cost per hour of GitHub's hourly rotation.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from common import (DISPATCH, LABEL, TOKEN, World, bench_line, charged, cleanup_on_signals, from_runner, header,
+from common import (DISPATCH, LABEL, TARGET, TOKEN, World, bench_line, charged, cleanup_on_signals, from_runner, header,
                     is_issue_poll, is_poll, poll_key, stop, table, wait_until, world)
 
+from runner.github.app_auth import REFRESH_MARGIN
 from runner.github.rest import RestClient
 
 
@@ -132,6 +138,8 @@ def main() -> int:
     p.add_argument("--interval", type=float, default=2.0, help="AGENT_POLL_INTERVAL")
     p.add_argument("--every", type=float, default=10.0, help="seconds between new issues in the second phase")
     p.add_argument("--smoke", action="store_true", help="CI: 6 s phases, an issue every 3 s")
+    p.add_argument("--app-rotation", type=float, default=0.0,
+                   help="authenticate as a GitHub App whose token rotates every this many seconds")
     args = p.parse_args()
     cleanup_on_signals()
     seconds, every = (6.0, 3.0) if args.smoke else (args.seconds, args.every)
@@ -141,12 +149,15 @@ def main() -> int:
         for n in range(3):
             w.gh.create_issue(DISPATCH, title=f"Old task {n}", body="done", author="alice",
                               labels=[LABEL, "agent-done"])
+        app = use_app(w, args.app_rotation) if args.app_rotation else None
         proc = w.spawn("run", AGENT_POLL_INTERVAL=f"{args.interval:g}")
         wait_until(lambda: sum(map(is_issue_poll, w.gh.requests)) >= 2, 30, what="two polls")
         naive = NaivePoller(w.gh.url, args.interval)
         start = len(w.gh.requests)  # the first tick primes the ETag cache; the windows start after it
         naive.start()
+        minted = len(app.minted) if app else 0
         idle, start = measure(w, "idle: no eligible issue", seconds, start, None)
+        rotations = len(app.minted) - minted if app else 0
         busy, _ = measure(w, f"one new issue per {every:g} s", seconds, start, every)
         naive.halt.set()
         naive.join(10)
@@ -155,7 +166,37 @@ def main() -> int:
             sys.exit(f"runner exited {code}:\n{w.log_of(proc)[-3000:]}")
 
     report(idle, busy, args.interval)
+    if app:
+        report_rotation(idle, rotations, args.app_rotation)
     return 0
+
+
+def use_app(w: World, rotation: float):
+    """Register a GitHub App (a fresh RSA key) and run the runner as it, tokens replaced every ``rotation`` s."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    (w.tmp / "app.pem").write_text(pem)
+    app = w.gh.register_app(424242, public, installation_id=4242, repos=[DISPATCH, TARGET],
+                            token_lifetime=REFRESH_MARGIN + rotation)  # the runner renews at the margin
+    w.git.accept = w.gh.app_token_valid
+    w.env.update(GITHUB_TOKEN="", GITHUB_APP_ID="424242", GITHUB_APP_PRIVATE_KEY_PATH=str(w.tmp / "app.pem"))
+    return app
+
+
+def report_rotation(idle: Window, rotations: int, every: float) -> None:
+    polling = idle.units
+    per_rotation = polling / rotations if rotations else float("nan")
+    print(f"\nGitHub App, token rotated every {every:g} s: {rotations} rotations in the idle phase cost "
+          f"{polling} poll units ({per_rotation:.2f} per rotation, i.e. {per_rotation:.1f} units/h extra at "
+          "GitHub's hourly rotation, on top of the idle cost above).")
+    print(bench_line("poll_cost_app_rotation", rotations=rotations, idle_poll_units=polling,
+                     units_per_rotation=per_rotation, rotation_units_per_hour_at_hourly=per_rotation))
 
 
 def report(idle: Window, busy: Window, interval: float) -> None:

@@ -29,6 +29,7 @@ class App:
     service: Service
     pipeline: Pipeline | None = None  # queue workers run it themselves
     http: Any = None  # runner.http.wiring.Observed when AGENT_HTTP_PORT is set: `run` starts the listener
+    notifier: Any = None  # runner.notify.Notifier when AGENT_NOTIFY_URL is set: close it before exiting
 
 
 def model_factory(settings: Settings):
@@ -53,25 +54,47 @@ def _write_pacer(settings: Settings):
     return fleet_pacer(settings)
 
 
+def _token_provider(settings: Settings):
+    """(token provider, bot login or None): a GitHub App's rotating installation token, or GITHUB_TOKEN."""
+    if not settings.uses_app:
+        return (lambda: settings.github_token), None
+    from runner import logs
+    from runner.github.app_auth import AppTokenProvider
+
+    provider = AppTokenProvider(settings, on_token=logs.add_secret)
+    return provider, lambda: provider.bot_login
+
+
+def _notifier(settings: Settings):
+    """Completion notifications (docs/notifications.md), or None without AGENT_NOTIFY_URL."""
+    if not settings.notify_url:
+        return None
+    from runner.notify import Notifier
+
+    return Notifier(settings)
+
+
 def build(settings: Settings, stop: threading.Event | None = None) -> App:
+    from runner.agent.images import ImageFetcher
     from runner.agent.plan import Planner
 
     stop = stop or threading.Event()
     journal = Journal(settings.db_path)
-    token = lambda: settings.github_token  # noqa: E731 - a provider, so app tokens can rotate later
+    token, login = _token_provider(settings)
     rest = RestClient(settings.github_api_url, token, cache=journal, stop_event=stop,
                       timeout=settings.github_timeout, secondary_wait=settings.secondary_wait,
                       min_write_interval=settings.write_interval, write_pacer=_write_pacer(settings),
                       user_agent=f"{settings.name} (agent-runner/{__version__})")
-    hub = GitHubHub(rest, kv=journal.kv)
+    hub = GitHubHub(rest, kv=journal.kv, login=login)
     workspace = GitWorkspace(settings.state_dir, token, author_name=settings.name)
     # Checkouts left by a crashed process; recent ones may belong to a replica sharing the state dir.
     workspace.prune_checkouts(older_than=2 * settings.task_timeout)
-    planner = Planner(settings, model_factory(settings))
+    planner = Planner(settings, model_factory(settings), images=ImageFetcher(settings.github_api_url, token))
     cancels = CancelRegistry()  # `/agent cancel`: the service notes what runs, the pipeline asks
     steps = StepRunner(should_stop=stop.is_set, wait=stop.wait)  # a shutdown cuts retry waits short
+    notifier = _notifier(settings)
     pipeline = Pipeline(settings, hub, workspace, planner, journal, should_stop=stop.is_set,
-                        cancelled=cancels.requested, steps=steps)
+                        cancelled=cancels.requested, steps=steps, notifier=notifier)
     poller = Poller(rest, settings.dispatch_repo, settings.label)
     observed = None
     if settings.http_port is not None:  # the listener's metrics count polls and task durations
@@ -79,6 +102,10 @@ def build(settings: Settings, stop: threading.Event | None = None) -> App:
 
         observed = observe(settings, journal, rest, poller, pipeline)
         poller, pipeline = observed.poller, observed.pipeline
+        if notifier is not None:
+            from runner.notify import collector
+
+            observed.metrics.registry.register(collector(notifier))
     if settings.queue_url:  # queue mode: this process polls and enqueues; `worker` processes run tasks
         from runner.queue.dispatcher import QueueService
         from runner.queue.jobs import JobQueue, connect
@@ -90,4 +117,4 @@ def build(settings: Settings, stop: threading.Event | None = None) -> App:
         if observed is not None:
             followups = observed.followups(followups)
         service = Service(settings, poller, pipeline, hub, journal, stop=stop, followups=followups, cancels=cancels)
-    return App(settings, journal, rest, hub, service, pipeline, http=observed)
+    return App(settings, journal, rest, hub, service, pipeline, http=observed, notifier=notifier)

@@ -26,7 +26,7 @@ def run_checks(settings: Settings, out: Callable[[str], None] = print) -> int:
     check("token", lambda: f"authenticated as {hub.whoami()} at {settings.github_api_url}")
     for repo in dict.fromkeys((settings.dispatch_repo, *settings.allowed_target_repos)):
         role = "dispatch repository" if repo == settings.dispatch_repo else "target repository"
-        check(f"{role} {repo}", lambda repo=repo: _repo_access(hub, repo))
+        check(f"{role} {repo}", lambda repo=repo: _repo_access(hub, repo, settings.uses_app))
     for label in (settings.label, settings.processed_label, settings.done_label, settings.failed_label):
         check(f"label {label}", lambda label=label: _label(hub, settings.dispatch_repo, label))
     if settings.model:
@@ -36,9 +36,12 @@ def run_checks(settings: Settings, out: Callable[[str], None] = print) -> int:
     return 0 if ok else 2
 
 
-def _repo_access(hub, repo: str) -> str:
+def _repo_access(hub, repo: str, app: bool = False) -> str:
     info = hub.get_repo(repo)
     permissions = hub.repo_permissions(repo)
+    if app and not permissions:  # installation tokens may get no `permissions` block: the install decides
+        return (f"readable, default branch {info.default_branch} "
+                "(the app needs Contents, Issues and Pull requests: write)")
     if not permissions.get("push"):
         raise RunnerError(f"the token can read {repo} but not write to it (needs push access)")
     return f"readable and writable, default branch {info.default_branch}"

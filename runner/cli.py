@@ -43,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as bad:
         print(f"agent-runner: {bad}", file=sys.stderr)
         return 2
-    logs.setup(settings.log_level, settings.log_format, secrets=[settings.github_token])
+    secrets = [settings.github_token, settings.github_app_private_key or ""]
+    logs.setup(settings.log_level, settings.log_format, secrets=secrets)
     if command == "check":
         from runner.check import run_checks
 
@@ -71,7 +72,10 @@ def run(settings: config.Settings, *, once: bool) -> int:
     stop = threading.Event()
     app = build(settings, stop)
     if once:
-        return app.service.run_once()
+        try:
+            return app.service.run_once()
+        finally:
+            close_notifier(app)
     install_signals(app.service.request_stop)
     try:
         listener = start_listener(settings, app)
@@ -84,6 +88,13 @@ def run(settings: config.Settings, *, once: bool) -> int:
     finally:
         if listener is not None:
             listener.stop()
+        close_notifier(app)
+
+
+def close_notifier(app) -> None:
+    """Queued completion notifications get a few seconds to go out; a dead endpoint never holds the exit."""
+    if getattr(app, "notifier", None) is not None:
+        app.notifier.close(timeout=5.0)
 
 
 def start_listener(settings: config.Settings, app):

@@ -67,6 +67,14 @@ class Settings:
     notify_url: str | None = None
     notify_secret: str | None = field(default=None, repr=False)
     priority_label: str = "priority:high"
+    github_app_id: int | None = None  # GitHub App auth instead of GITHUB_TOKEN (docs: README "GitHub App")
+    github_app_private_key: str | None = field(default=None, repr=False)
+    github_app_private_key_path: Path | None = None
+    github_app_installation_id: int | None = None  # discovered from the dispatch repo when unset
+
+    @property
+    def uses_app(self) -> bool:
+        return self.github_app_id is not None
 
     @property
     def terminal_labels(self) -> tuple[str, ...]:
@@ -158,7 +166,8 @@ def _core(r: _Reader) -> dict[str, Any]:
     allowed = r.repo_list("AGENT_ALLOWED_TARGET_REPOS") or ((target,) if target else ())
     name = r.text("AGENT_NAME", "agent-runner")
     return dict(
-        github_token=r.required("GITHUB_TOKEN", "<a token with repo scope>"),
+        github_token=r.text("GITHUB_TOKEN", "") if r.raw("GITHUB_APP_ID") else
+        r.required("GITHUB_TOKEN", "<a token with repo scope>"),
         github_api_url=r.url("GITHUB_API_URL", "https://api.github.com", ("http", "https"),
                              "https://github.example.com/api/v3"),
         dispatch_repo=dispatch,
@@ -216,6 +225,34 @@ def _later(r: _Reader) -> dict[str, Any]:
     )
 
 
+def _app(r: _Reader) -> dict[str, Any]:
+    """GitHub App auth: an app id, its private key given exactly one way, optionally the installation."""
+    app_id = r.integer("GITHUB_APP_ID", None, "123456")
+    key, key_path = r.raw("GITHUB_APP_PRIVATE_KEY"), r.raw("GITHUB_APP_PRIVATE_KEY_PATH")
+    path = Path(key_path) if key_path else None
+    example = "GITHUB_APP_PRIVATE_KEY_PATH=/run/secrets/agent-runner-app.pem"
+    if r.raw("GITHUB_APP_ID") is not None:
+        if key and path:
+            r.problems.append("GITHUB_APP_PRIVATE_KEY and GITHUB_APP_PRIVATE_KEY_PATH: set only one "
+                              f"(example: {example})")
+        elif not key and not path:
+            r.problems.append(f"GITHUB_APP_PRIVATE_KEY_PATH: required with GITHUB_APP_ID (example: {example})")
+        elif path and not path.is_file():
+            r.problems.append(f"GITHUB_APP_PRIVATE_KEY_PATH: {key_path!r} is not a readable file (example: {example})")
+        elif key and "PRIVATE KEY" not in key:
+            r.problems.append("GITHUB_APP_PRIVATE_KEY: not a PEM private key (it starts with "
+                              "-----BEGIN RSA PRIVATE KEY-----; or use GITHUB_APP_PRIVATE_KEY_PATH)")
+    elif key or path or r.raw("GITHUB_APP_INSTALLATION_ID"):
+        r.problems.append("GITHUB_APP_ID: required when a GitHub App key or installation is set "
+                          "(example: GITHUB_APP_ID=123456)")
+    return dict(
+        github_app_id=app_id,
+        github_app_private_key=key,
+        github_app_private_key_path=path,
+        github_app_installation_id=r.integer("GITHUB_APP_INSTALLATION_ID", None, "12345678"),
+    )
+
+
 def _cross_checks(values: dict[str, Any], r: _Reader) -> None:
     target = values["target_repo"]
     allowed = values["allowed_target_repos"]
@@ -234,7 +271,7 @@ def _cross_checks(values: dict[str, Any], r: _Reader) -> None:
 def from_mapping(env: Mapping[str, str]) -> Settings:
     """Build settings from a plain mapping; raises ConfigError listing every problem."""
     reader = _Reader(env)
-    values = {**_core(reader), **_agent(reader), **_later(reader)}
+    values = {**_core(reader), **_agent(reader), **_later(reader), **_app(reader)}
     _cross_checks(values, reader)
     if reader.problems:
         raise ConfigError(reader.problems)

@@ -28,6 +28,10 @@ class Redactor(logging.Filter):
         super().__init__()
         self.secrets = sorted({form for s in secrets if s for form in secret_forms(s)}, key=len, reverse=True)
 
+    def add(self, secret: str) -> None:
+        """A secret learnt later (a freshly minted GitHub App installation token)."""
+        self.secrets = sorted({*self.secrets, *secret_forms(secret)}, key=len, reverse=True)
+
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "***")
@@ -63,12 +67,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+_active: list[Redactor] = []  # the redactor ``setup`` installed, for ``add_secret``
+
+
+def add_secret(secret: str) -> None:
+    """Scrub ``secret`` from every later record too (no-op before ``setup``)."""
+    for redactor in _active:
+        redactor.add(secret)
+
+
 def setup(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler.addFilter(Redactor(secrets))
+    redactor = Redactor(secrets)
+    _active[:] = [redactor]
+    handler.addFilter(redactor)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "git", "LiteLLM", "litellm", "httpx", "httpcore", "openai"):
+    for noisy in ("urllib3", "git", "github", "LiteLLM", "litellm", "httpx", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -50,8 +50,10 @@ class Pipeline:
     def __init__(self, settings: Settings, hub: Hub, workspace: Workspace, planner: Planner,
                  journal: Journal, *, clock: Callable[[], float] = time.time,
                  should_stop: Callable[[], bool] = lambda: False, steps: StepRunner | None = None,
-                 budget: DailyBudget | None = None, cancelled: Callable[[int], str | None] = lambda _n: None):
+                 budget: DailyBudget | None = None, cancelled: Callable[[int], str | None] = lambda _n: None,
+                 notifier: Any = None):
         self.s, self.hub, self.ws, self.planner, self.journal = settings, hub, workspace, planner, journal
+        self.notifier = notifier  # runner.notify.Notifier when AGENT_NOTIFY_URL is set
         self.clock, self.should_stop = clock, should_stop
         self.cancelled = cancelled  # dispatch issue number -> who asked `/agent cancel` (followup_cancel.py)
         self.steps = steps or StepRunner(should_stop=should_stop)
@@ -66,6 +68,7 @@ class Pipeline:
         if self._still_waiting(task, issue):
             return "waiting"
         run = self._start(task, issue)
+        run.extra["issue_url"] = issue.get("html_url")
         extra = {"task_id": task.task_id, "issue": task.issue_number}
         try:
             authorize(task, self.hub, self.s)
@@ -256,7 +259,8 @@ class Pipeline:
             turns=result.turns if result else record.turns,
             usage=result.usage if result else _usage_of(record),
             pr_url=run.pr.html_url if run.pr else None, branch=run.branch, message=message,
-            verification=result.verification if result else None, warnings=run.task.warnings,
+            verification=result.verification if result else None,
+            warnings=run.task.warnings + (result.notes if result else ()),
             failed_label=self.s.failed_label)
 
     # -- endings -----------------------------------------------------------------------------
@@ -269,9 +273,23 @@ class Pipeline:
         self.steps.write("label swap", lambda _: self.hub.set_labels(
             run.task.dispatch_repo, run.task.issue_number, labels))
         self._journal(run, state=outcome, error=message)
+        self._notify(run, outcome, message)
         log.info("task %s", outcome, extra={"task_id": run.task.task_id, "issue": run.task.issue_number,
                                             "pr": run.pr.html_url if run.pr else None})
         return outcome
+
+    def _notify(self, run: _Run, outcome: str, message: str | None) -> None:
+        """AGENT_NOTIFY_URL: queued, never awaited; a notifier bug must not change the task's outcome."""
+        if self.notifier is None:
+            return
+        from runner.notify import finished_event
+
+        try:
+            self.notifier.notify(finished_event(
+                run.task, run.record, state=outcome, error=message, pr_url=run.pr.html_url if run.pr else None,
+                branch=run.branch, issue_url=run.extra.get("issue_url"), finished_at=self.clock()))
+        except Exception:  # noqa: BLE001
+            log.exception("notification not queued", extra={"task_id": run.task.task_id})
 
     def _defer(self, run: _Run, fault: TransientError) -> None:
         # A shutdown is not a fault of the task: the next start resumes it at once.

@@ -92,6 +92,7 @@ class ChangeResult:
     model: str | None = None
     turns: int = 0
     verification: str | None = None  # "passed", "failed", "not configured", ...
+    notes: tuple[str, ...] = ()  # shown with the status comment's warnings, e.g. "image ignored: ..."
 
 
 @dataclass(frozen=True)

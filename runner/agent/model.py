@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # calls per model
 MAX_WAIT_S = 30.0  # longest single wait between calls
 MAX_REPLY_TOKENS = 4096  # reply allowance per call (also what the spend check prices)
+_IMAGE_TOKENS = 1500  # generous: a large image costs about 1,100 tokens at most providers
 _CHARS_PER_TOKEN = 3.0  # deliberately low: the spend check should over- rather than under-estimate
 _LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 _import_lock = threading.Lock()
@@ -66,8 +67,13 @@ def litellm() -> Any:
 
 def estimate_tokens(messages: list[dict[str, Any]]) -> int:
     """A cheap, generous estimate of a prompt's tokens (no tokenizer download, no model lookup)."""
-    chars = sum(len(str(m.get("content") or "")) for m in messages)
-    return int(chars / _CHARS_PER_TOKEN) + 4 * len(messages)
+    chars, images = 0, 0
+    for m in messages:
+        content = m.get("content") or ""
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        chars += sum(len(str(p.get("text") or "")) for p in parts if p.get("type") == "text")
+        images += sum(1 for p in parts if p.get("type") == "image_url")  # priced per image, not per byte
+    return int(chars / _CHARS_PER_TOKEN) + 4 * len(messages) + _IMAGE_TOKENS * images
 
 
 def reply_allowance(model: str) -> int:

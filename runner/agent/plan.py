@@ -18,8 +18,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from runner.agent import prompts
+from runner.agent.images import ImageFetcher, find_images, model_sees_images
 from runner.agent.edit_text import fence_for
 from runner.agent.edits import (
     ApplyResult,
@@ -56,8 +58,10 @@ class Planner:
     """Turns a task into edits in a checkout. ``model_factory`` is None when no AGENT_MODEL is set."""
 
     def __init__(self, settings: Settings, model_factory: Callable[[], Model] | None, *,
-                 context_builder: ContextBuilder | None = None, verifier: Verifier | None = None):
+                 context_builder: ContextBuilder | None = None, verifier: Verifier | None = None,
+                 images: ImageFetcher | None = None):
         self.settings = settings
+        self.images = images  # fetches linked images for a vision model; None: images are not looked at
         self.model_factory = model_factory
         self.context_builder = context_builder or default_context
         self.verifier = verifier or run_verify
@@ -102,6 +106,7 @@ class _Session:
     touched: set[str] = field(default_factory=set)
     problem: str = ""
     verification: str = "not configured"
+    notes: list[str] = field(default_factory=list)  # for the status comment, e.g. ignored images
 
     def run(self) -> ChangeResult:
         settings = self.planner.settings
@@ -124,7 +129,7 @@ class _Session:
         raise TaskFailed(f"The model did not reach a working change in {settings.max_turns} turns "
                          f"(AGENT_MAX_TURNS). Nothing was pushed. Last problem: {self.problem}")
 
-    def _first_messages(self) -> list[dict[str, str]]:
+    def _first_messages(self) -> list[dict[str, Any]]:
         settings = self.planner.settings
         query = f"{self.task.title}\n\n{self.task.instruction}"
         context, repo_instructions = self.planner.context_builder(self.root, query, settings.context_tokens)
@@ -135,7 +140,23 @@ class _Session:
                                          or "(not available)") if self.task.related_item else ""
         user = prompts.TASK.format(title=self.task.title, instruction=self.task.instruction.strip(),
                                    related=related, context=context.strip())
-        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return [{"role": "system", "content": system}, {"role": "user", "content": self._with_images(user)}]
+
+    def _with_images(self, text: str) -> str | list[dict[str, Any]]:
+        """The first user message, with the instruction's linked images when the model can see them."""
+        fetcher, model = self.planner.images, self.planner.settings.model
+        urls = find_images(self.task.instruction) if fetcher is not None else []
+        if not urls:
+            return text
+        if not model_sees_images(model):
+            self.notes += [f"image ignored: {url} (the model {model} does not take images)" for url in urls]
+            return text
+        images, ignored = fetcher.fetch(urls)  # type: ignore[union-attr]  # urls is empty without one
+        self.notes += [f"image ignored: {url} ({why})" for url, why in ignored]
+        if not images:
+            return text
+        return [{"type": "text", "text": text},
+                *({"type": "image_url", "image_url": {"url": image.data_url}} for image in images)]
 
     def _turn(self, text: str) -> str | None:
         """Apply one reply; the message for the next turn, or None when the change is done."""
@@ -184,7 +205,8 @@ class _Session:
         if not changed:
             raise TaskFailed("The model's edits left every file as it was, so there is nothing to propose.")
         summary = _clip("\n\n".join(dict.fromkeys(self.summaries)), _SUMMARY_CHARS) or self.task.title
-        return ChangeResult(summary, changed, self.usage, self.model_name, turns, self.verification)
+        return ChangeResult(summary, changed, self.usage, self.model_name, turns, self.verification,
+                            notes=tuple(self.notes))
 
 
 def _diff_paths(diffs: tuple[str, ...]) -> list[str]:

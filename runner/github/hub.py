@@ -7,6 +7,7 @@ person. General listings (issue_comments) are conditional.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote
@@ -54,8 +55,9 @@ class GitHubHub:
     """
 
     def __init__(self, rest: RestClient, *, kv: KeyValueCache | None = None,
-                 permission_ttl: float = 600.0, repo_ttl: float = 3600.0):
+                 permission_ttl: float = 600.0, repo_ttl: float = 3600.0, login: Callable[[], str] | None = None):
         self.rest = rest
+        self._login = login  # GitHub App: the bot's login (installation tokens cannot read GET /user)
         self._kv = kv
         self._permission_ttl = permission_ttl
         self._repo_ttl = repo_ttl
@@ -64,6 +66,8 @@ class GitHubHub:
 
     def whoami(self) -> str:
         """The token's login (cached a day: it only changes with the token)."""
+        if self._login is not None:
+            return self._login()
         cached = self._kv.get("whoami") if self._kv else None
         if cached:
             return str(cached)

@@ -65,6 +65,8 @@ def run_worker(settings: Settings) -> int:
     while not shutdown.is_set():
         _work(settings, shutdown, on_stop=stop)
         shutdown.wait(1.0)  # RQ gave up (Redis went away): start over after a pause
+    if app.notifier is not None:  # deliver what finished tasks queued before the process exits
+        app.notifier.close()
     log.info("worker %s stopped", settings.runner_id)
     return 0
 

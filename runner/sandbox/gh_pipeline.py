@@ -15,6 +15,7 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from runner.sandbox.gh_apps import FakeApps
 from runner.sandbox.gh_render import Renderer
 from runner.sandbox.gh_router import dispatch
 from runner.sandbox.gh_routes import Ctx, Reply
@@ -32,6 +33,7 @@ _SECONDARY = ("You have exceeded a secondary rate limit. Please wait a few minut
 
 
 Answer = tuple[int, dict[str, str], bytes]
+_ATTACHMENTS = "/user-attachments/assets/"
 
 
 class ApiPipeline:
@@ -40,6 +42,7 @@ class ApiPipeline:
     def __init__(self, state: GitHubState, token: str, validator: Validator | None, prefix: str = "/api/v3"):
         self.state, self.token, self.validator, self.prefix = state, token, validator, prefix
         self.revoked = False
+        self.apps: FakeApps | None = None  # GitHub Apps, once FakeGitHub.register_app made one
         self.rate = RateLimit()
         self.faults: list[Fault] = []
         self.requests: list[RecordedRequest] = []
@@ -47,6 +50,7 @@ class ApiPipeline:
         self.before: list[Callable[[RecordedRequest], None]] = []
         self.after: list[Callable[[RecordedRequest], None]] = []
         self.web = "http://127.0.0.1"
+        self.attachments: dict[str, tuple[bytes, str]] = {}  # user-attachment id -> (bytes, content type)
         self._ids = itertools.count(1)
 
     def handle(self, method: str, target: str, headers: Headers, raw: bytes) -> tuple[RecordedRequest, Answer]:
@@ -60,6 +64,9 @@ class ApiPipeline:
             self.requests.append(rec)
         for callback in list(self.before):
             callback(rec)
+        if not prefixed and rec.path.startswith(_ATTACHMENTS):
+            rec.status = (answer := self._attachment(rec))[0]
+            return rec, answer
         self._validate(rec)
         with self.state.lock:
             answer = self._answer(rec) if prefixed else self._error(ApiError(404, "Not Found"))
@@ -67,6 +74,13 @@ class ApiPipeline:
             time.sleep(rec.held)  # outside the lock: other requests go on while this one hangs
         rec.status = answer[0]
         return rec, answer
+
+    def _attachment(self, rec: RecordedRequest) -> Answer:
+        """A file uploaded to an issue (web host, not the API): private repos need the token."""
+        found = self.attachments.get(rec.path[len(_ATTACHMENTS):])
+        if found is None or not self._authorized(rec.headers.get("authorization", "")):
+            return 404, {"Content-Type": "text/plain"}, b"Not Found"
+        return 200, {"Content-Type": found[1]}, found[0]
 
     def finished(self, rec: RecordedRequest) -> None:
         for callback in list(self.after):
@@ -83,6 +97,8 @@ class ApiPipeline:
             self.violations.extend(found)
 
     def _answer(self, rec: RecordedRequest) -> Answer:
+        if self.apps is not None and self.apps.handles(rec.path):
+            return self._app_answer(rec)
         if not self._authorized(rec.headers.get("authorization", "")):
             return self._error(ApiError(401, "Bad credentials"))
         self.rate.refresh()
@@ -100,7 +116,17 @@ class ApiPipeline:
 
     def _authorized(self, header: str) -> bool:
         scheme, _, value = header.partition(" ")
-        return not self.revoked and scheme.lower() in ("token", "bearer") and value.strip() == self.token
+        valid = value.strip() == self.token or (self.apps is not None and self.apps.valid(value.strip()))
+        return not self.revoked and scheme.lower() in ("token", "bearer") and valid
+
+    def _app_answer(self, rec: RecordedRequest) -> Answer:
+        """The JWT-authenticated app routes (see gh_apps); they cost no rate limit here."""
+        assert self.apps is not None
+        try:
+            status, body = self.apps.answer(rec.method, rec.path, rec.headers.get("authorization", ""))
+        except ApiError as err:
+            return self._error(err)
+        return self._ok(rec, Reply(status=status, body=body), single=True)
 
     def _counted(self, answer: Answer) -> Answer:
         self.rate.remaining = max(0, self.rate.remaining - 1)
@@ -212,7 +238,9 @@ class ApiPipeline:
             return reply.status, headers, b""
         payload = _dump(reply.body)
         if rec.method == "GET" and reply.status == 200:
-            digest = hashlib.sha256(payload).hexdigest()[:32]
+            # With apps registered, ETags are per token as on GitHub: a new token revalidates nothing.
+            salt = rec.headers.get("authorization", "").encode() if self.apps is not None else b""
+            digest = hashlib.sha256(payload + salt).hexdigest()[:32]
             etag = f'"{digest}"' if single else f'W/"{digest}"'
             headers.update({"ETag": etag, "cache-control": "private, max-age=60, s-maxage=60"})
             if _etag_matches(rec.headers.get("if-none-match"), etag):

@@ -43,10 +43,11 @@ class _Failure(NamedTuple):
 class GitServer:
     """Bare repos under ``root`` as ``<owner>/<name>.git``, served at ``url`` while started."""
 
-    def __init__(self, root: Path, token: str = "test-token"):
+    def __init__(self, root: Path, token: str = "test-token", accept: Callable[[str], bool] | None = None):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.token = token
+        self.accept = accept  # more valid tokens, e.g. a fake GitHub App's installation tokens
         self._lock = threading.Lock()
         self._requests: list[GitRequest] = []
         self._callbacks: list[Callable[[GitRequest], None]] = []
@@ -175,7 +176,7 @@ class GitServer:
             user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
-        return user == USER and password == self.token
+        return user == USER and (password == self.token or (self.accept is not None and self.accept(password)))
 
     def observe(self, request: GitRequest) -> int | None:
         """Record the request, run the callbacks, and return an injected failure status if one is due."""

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Self
 
+from runner.sandbox.gh_apps import FakeApp, FakeApps
 from runner.sandbox.gh_http import GitHubHTTPServer
 from runner.sandbox.gh_pipeline import ApiPipeline, Validator
 from runner.sandbox.gh_render import Renderer
@@ -91,6 +92,13 @@ class FakeGitHub:
 
     # configuration --------------------------------------------------------------------------
 
+    def add_attachment(self, asset_id: str, content: bytes, content_type: str = "image/png") -> str:
+        """A file "uploaded" to an issue; its URL (web host, needs the token) for an issue body."""
+        self._ensure_port()
+        with self._state.lock:
+            self._pipeline.attachments[asset_id] = (content, content_type)
+        return f"{self._pipeline.web}/user-attachments/assets/{asset_id}"
+
     @property
     def token_user(self) -> str:
         return self._state.token_user
@@ -126,6 +134,24 @@ class FakeGitHub:
         """role: admin|maintain|write|triage|read|none (a login never mentioned anywhere is unknown: 404)."""
         with self._state.lock:
             self._state.set_permission(self._state.repo(repo), login, role)
+
+    def register_app(self, app_id: int, public_key_pem: str, *, slug: str = "agent-runner-app",
+                     installation_id: int = 4242, repos: Iterable[str] = (), token_lifetime: float = 3600.0) -> FakeApp:
+        """A GitHub App installed on ``repos``: its installation tokens (minted with a JWT signed by the
+        private key of ``public_key_pem``) act as ``<slug>[bot]``, which becomes ``token_user``."""
+        with self._state.lock:
+            if self._pipeline.apps is None:
+                self._pipeline.apps = FakeApps(self._state.clock)
+            app = FakeApp(app_id, public_key_pem, slug, installation_id, tuple(repos), token_lifetime)
+            self._pipeline.apps.register(app)
+            self._state.token_user = app.bot_login
+            self._state.add_user(app.bot_login, "Bot")
+            return app
+
+    def app_token_valid(self, token: str) -> bool:
+        """Whether ``token`` is an unexpired installation token (``GitServer(accept=...)`` takes this)."""
+        with self._state.lock:
+            return self._pipeline.apps is not None and self._pipeline.apps.valid(token)
 
     def revoke_token(self) -> None:
         with self._state.lock:

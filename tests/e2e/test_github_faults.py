@@ -211,7 +211,7 @@ def test_github_faults_token_revoked_mid_run_keeps_the_claim_for_a_later_run(wor
 def test_github_faults_waits_default_to_githubs_rules(tmp_path):
     """Only the e2e tests shorten them: 30 s per request, and GitHub's minute after a secondary limit
     that names no retry-after."""
-    env = {"GITHUB_TOKEN": "ghp_unused", "AGENT_DISPATCH_REPO": DISPATCH, "AGENT_STATE_DIR": str(tmp_path)}
+    env = {"GITHUB_TOKEN": "unused-token", "AGENT_DISPATCH_REPO": DISPATCH, "AGENT_STATE_DIR": str(tmp_path)}
     default = build(config.from_mapping(env))
     shortened = build(config.from_mapping({**env, **FAST}))
     try:

@@ -20,7 +20,7 @@ def test_rest_idle_polling_is_all_304s_within_the_hour(interval, polls):
     with responses.RequestsMock() as rsps:
         rsps.get(ISSUES, json=LISTING, headers={"ETag": 'W/"list-v1"'})
         rsps.get(ISSUES, status=304)
-        rest = RestClient(API, lambda: "ghp_t0ken", cache=MemoryResponseCache(), sleep=clock.sleep, clock=clock)
+        rest = RestClient(API, lambda: "t0ken-for-tests", cache=MemoryResponseCache(), sleep=clock.sleep, clock=clock)
         rest.get_conditional(ISSUES)
         for _ in range(polls):
             clock.advance(interval)
