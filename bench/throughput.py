@@ -93,7 +93,7 @@ def run_config(kind: str, workers: int, tasks: int) -> Result:
         server = ScriptedModelServer(lambda _body: delay(MODEL_S, then=reply(MODEL_REPLY))).start()
         try:
             extra = {"AGENT_MODEL": "openai/gpt-4o-mini", "AGENT_LLM_API_BASE": server.url,
-                     "OPENAI_API_KEY": "sk-bench", "LITELLM_LOCAL_MODEL_COST_MAP": "True"} if kind == "model" else {}
+                     "OPENAI_API_KEY": "bench-openai-key", "LITELLM_LOCAL_MODEL_COST_MAP": "True"} if kind == "model" else {}
             proc = w.spawn("run", AGENT_WORKERS=str(workers), AGENT_POLL_INTERVAL="2", **extra)
             wait_until(lambda: any(is_issue_poll(r) for r in w.gh.requests), 60, what="the first poll")
             wait_until(lambda: w.finished(numbers) == tasks or proc.poll() is not None, 600 + tasks * 30, 0.2,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -99,16 +99,15 @@ class Service:
             started.append(self._track(item.dispatch_number, self.followups.run, item))
         return started
 
-    def _candidates(self, issues: list[dict[str, Any]]) -> list[Candidate]:
-        ordered = sorted(issues, key=self._priority)
-        found = []
-        for issue in ordered:
+    def _candidates(self, issues: list[dict[str, Any]]) -> Iterator[Candidate]:
+        """Eligible issues in priority order, decided one at a time: the caller stops asking once
+        the workers are full, so a busy tick skips the journal reads and claim lookups of the rest."""
+        for issue in sorted(issues, key=self._priority):
             if self.stop.is_set():
-                break
+                return
             reason = self._eligibility(issue)
             if reason:
-                found.append(Candidate(issue, reason))
-        return found
+                yield Candidate(issue, reason)
 
     def _priority(self, issue: dict[str, Any]) -> tuple[int, str, int]:
         high = self.s.priority_label in _labels(issue)

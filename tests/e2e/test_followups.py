@@ -50,7 +50,7 @@ def welcome(name):
 def model(world, script):
     with ScriptedModelServer(script) as server:
         world.env.update({"AGENT_MODEL": "openai/gpt-4o-mini", "AGENT_LLM_API_BASE": server.url,
-                          "OPENAI_API_KEY": "sk-test", "AGENT_MODEL_TIMEOUT": "10"})
+                          "OPENAI_API_KEY": "test-openai-key", "AGENT_MODEL_TIMEOUT": "10"})
         yield server
 
 

@@ -77,7 +77,7 @@ app.py
 @contextlib.contextmanager
 def model(world, script, name="openai/gpt-4o-mini", **extra):
     with ScriptedModelServer(script) as server:
-        world.env.update({"AGENT_MODEL": name, "AGENT_LLM_API_BASE": server.url, "OPENAI_API_KEY": "sk-test-e2e",
+        world.env.update({"AGENT_MODEL": name, "AGENT_LLM_API_BASE": server.url, "OPENAI_API_KEY": "e2e-openai-key",
                           "AGENT_MODEL_TIMEOUT": "5", **extra})
         yield server
 

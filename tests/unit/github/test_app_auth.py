@@ -65,7 +65,7 @@ def test_config_app_key_is_not_in_repr():
     ({"GITHUB_APP_ID": "913274", "GITHUB_APP_PRIVATE_KEY": PEM, "GITHUB_APP_PRIVATE_KEY_PATH": "/run/app.pem"},
      "set only one"),
     ({"GITHUB_APP_ID": "913274", "GITHUB_APP_PRIVATE_KEY_PATH": "/nonexistent/app.pem"}, "is not a readable file"),
-    ({"GITHUB_APP_ID": "913274", "GITHUB_APP_PRIVATE_KEY": "ghp_notakey"}, "not a PEM private key"),
+    ({"GITHUB_APP_ID": "913274", "GITHUB_APP_PRIVATE_KEY": "not-a-key-at-all"}, "not a PEM private key"),
     ({"GITHUB_APP_ID": "my-app", "GITHUB_APP_PRIVATE_KEY": PEM}, "GITHUB_APP_ID: 'my-app' is not a whole number"),
     ({"GITHUB_APP_PRIVATE_KEY": PEM}, "GITHUB_APP_ID: required when"),
     ({}, "GITHUB_TOKEN: required"),
@@ -114,7 +114,7 @@ def test_app_token_provider_mints_once_for_many_threads():
 
 
 def test_redactor_add_scrubs_a_token_learnt_later():
-    redactor = Redactor(["ghp_static"])
+    redactor = Redactor(["static-t0ken-value"])
     redactor.add("ghs_installation55501n2")
     record = logging.LogRecord("runner", logging.INFO, __file__, 1, "push with %s failed",
                                ("ghs_installation55501n2",), None)
